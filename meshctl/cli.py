@@ -12,9 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # Command modules, in the order they appear in --help. Adding a command = one line here.
-COMMAND_MODULES: tuple[str, ...] = (
-    "meshctl.commands.plan",
-)
+COMMAND_MODULES: tuple[str, ...] = ("meshctl.commands.plan",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -128,13 +128,17 @@ def load_region_file(path: str | Path) -> RegionSpec:
 def parse_region(document: Any, path: str | Path) -> RegionSpec:
     """Validate one region document; ``path`` names it in errors and must match its region."""
     if not isinstance(document, dict):
-        raise CatalogError(path, "(document)", "a mapping of region fields", type(document).__name__)
+        raise CatalogError(
+            path, "(document)", "a mapping of region fields", type(document).__name__
+        )
     unknown = sorted(set(document) - set(_FIELDS))
     if unknown:
         raise CatalogError(path, unknown[0], f"no such field; allowed fields are {sorted(_FIELDS)}")
     missing = [f for f in _FIELDS if f not in document]
     if missing:
-        raise CatalogError(path, missing[0], f"a value ({_FIELDS[missing[0]]}); the field is missing")
+        raise CatalogError(
+            path, missing[0], f"a value ({_FIELDS[missing[0]]}); the field is missing"
+        )
     region = _region_name(document["region"], path)
     return RegionSpec(
         region=region,

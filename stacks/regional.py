@@ -1,0 +1,61 @@
+"""The regional stack program: composes one region's components."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.network import Network, NetworkArgs
+from stacks.providers import aws_provider, in_region
+from stacks.settings import NatGateways, RegionalSettings
+from stacks.tagging import register_default_tags
+
+
+def regional_tags(settings: RegionalSettings) -> dict[str, str]:
+    return {
+        **settings.base_tags,
+        "region": settings.region.region,
+        "jurisdiction": settings.region.jurisdiction,
+        # Components that hold personal data override this with "personal".
+        "data-classification": "internal",
+    }
+
+
+def personal_data_tags(settings: RegionalSettings) -> dict[str, str]:
+    return {"data-classification": "personal", "jurisdiction": settings.region.jurisdiction}
+
+
+def regional_program(settings: RegionalSettings) -> dict[str, Any]:
+    tags = regional_tags(settings)
+    register_default_tags(tags)
+    spec = settings.region
+    provider = aws_provider(spec.region, tags)
+    opts = in_region(provider)
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+    network = Network(
+        "network",
+        NetworkArgs(
+            region=spec.region,
+            vpc_cidr=spec.vpc_cidr,
+            availability_zones=spec.availability_zones,
+            cluster_name=settings.name_prefix,
+            account_id=account_id.account_id,
+            nat_gateways=(
+                len(spec.availability_zones)
+                if settings.network.nat_gateways is NatGateways.PER_AZ
+                else 1
+            ),
+            interface_endpoints=settings.network.interface_endpoints,
+            flow_log_retention_days=settings.network.flow_log_retention_days,
+            flow_log_tags=personal_data_tags(settings),
+        ),
+        opts=opts,
+    )
+    return {
+        "region": spec.region,
+        "environment": settings.environment,
+        "jurisdiction": spec.jurisdiction,
+        "network": network.exports(),
+    }
