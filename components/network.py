@@ -176,8 +176,9 @@ class Network(pulumi.ComponentResource):
         return subnets, tables
 
     def _create_gateway_endpoints(self) -> None:
+        self.gateway_endpoint_ids: dict[str, pulumi.Output[str]] = {}
         for service in GATEWAY_ENDPOINT_SERVICES:
-            aws.ec2.VpcEndpoint(
+            endpoint = aws.ec2.VpcEndpoint(
                 f"{self._name}-{service}-endpoint",
                 vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{self._args.region}.{service}",
@@ -185,6 +186,7 @@ class Network(pulumi.ComponentResource):
                 route_table_ids=self.private_route_table_ids,
                 opts=self._child,
             )
+            self.gateway_endpoint_ids[service] = endpoint.id
 
     def _create_interface_endpoints(self) -> None:
         group = aws.ec2.SecurityGroup(

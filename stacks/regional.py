@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.network import Network, NetworkArgs
+from stacks.context import RegionalContext
 from stacks.providers import aws_provider, in_region
 from stacks.settings import NatGateways, RegionalSettings
 from stacks.tagging import register_default_tags
@@ -53,9 +55,21 @@ def regional_program(settings: RegionalSettings) -> dict[str, Any]:
         ),
         opts=opts,
     )
-    return {
+    ctx = RegionalContext(settings, provider, account_id.account_id, network)
+    exports: dict[str, Any] = {
         "region": spec.region,
         "environment": settings.environment,
         "jurisdiction": spec.jurisdiction,
         "network": network.exports(),
     }
+    # One builder per concern, in dependency order; each returns its exports.
+    for concern, build in REGIONAL_BUILDERS:
+        exports[concern] = build(ctx)
+    return exports
+
+
+RegionalBuilder = Callable[[RegionalContext], dict[str, Any]]
+
+# Each concern's module exposes build(ctx) -> exports, reading its own config key.
+REGIONAL_BUILDERS: list[tuple[str, RegionalBuilder]] = [
+]

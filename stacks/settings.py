@@ -52,6 +52,8 @@ class CommonSettings:
     owner: str
     cost_center: str
     catalog: RegionCatalog
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The stack's config mapping; each concern parses its own key (``config_object``)."""
 
     @property
     def base_tags(self) -> dict[str, str]:
@@ -104,6 +106,7 @@ def parse_settings(
         "owner": _required_str(stack, raw, f"{NAMESPACE}:owner"),
         "cost_center": _required_str(stack, raw, f"{NAMESPACE}:costCenter"),
         "catalog": catalog,
+        "raw": dict(raw),
     }
     if scope == naming.GLOBAL:
         return GlobalSettings(
@@ -129,6 +132,15 @@ def _required_str(stack: str, raw: dict[str, Any], key: str) -> str:
     return value
 
 
+def config_object(settings: CommonSettings, name: str, *, required: bool = True) -> dict[str, Any]:
+    """The structured ``inference-mesh:<name>`` value of the stack; ``{}`` when optional and unset."""
+    key = f"{NAMESPACE}:{name}"
+    value = settings.raw.get(key)
+    if value is None and not required:
+        return {}
+    return _object(settings.stack, key, value)
+
+
 def _object(stack: str, key: str, value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
@@ -136,7 +148,7 @@ def _object(stack: str, key: str, value: Any) -> dict[str, Any]:
         except json.JSONDecodeError:
             raise StackConfigError(stack, key, "a mapping", value) from None
     if not isinstance(value, dict):
-        raise StackConfigError(stack, key, "a mapping", value)
+        raise StackConfigError(stack, key, "a mapping", "nothing" if value is None else value)
     return value
 
 
