@@ -88,10 +88,10 @@ MLPERF_RESNET50: tuple[MlperfResnet50, ...] = (
 
 
 def batch_latency_ms(figure: MlperfResnet50, batch_sizes: tuple[int, ...]) -> dict[int, float]:
-    """``s(b) = s0 + k * b`` in milliseconds, rounded to microseconds."""
+    """``s(b) = s0 + k * b`` in milliseconds, rounded to 0.1 microseconds."""
     k = 1000.0 / figure.offline
     s0 = ANCHOR_BATCH * 1000.0 / figure.server - k * ANCHOR_BATCH
-    return {b: round(s0 + k * b, 3) for b in batch_sizes}
+    return {b: round(s0 + k * b, 4) for b in batch_sizes}
 
 
 def source_text(figure: MlperfResnet50) -> str:

@@ -55,8 +55,8 @@ def moto_server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture()
-def aws_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+@pytest.fixture
+def aws_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto account per test, with fake credentials and no ambient profile."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
@@ -68,10 +68,25 @@ def aws_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    yield moto_server
+    return moto_server
 
 
 @pytest.fixture(autouse=True)
 def _no_ambient_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+@pytest.fixture(scope="session")
+def shipped_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Every shipped stack planned once per test session: stack name -> plan document."""
+    from meshctl.plan_engine import discover_stacks, plan_stacks, write_plan
+
+    out = tmp_path_factory.mktemp("plans")
+    run = plan_stacks(discover_stacks())
+    errors = {s: r.error for s, r in run.results.items() if not r.ok}
+    assert not errors, f"shipped stacks failed to plan: {errors}"
+    documents = {s: r.document for s, r in run.results.items() if r.document is not None}
+    for document in documents.values():
+        write_plan(document, out)
+    return documents

@@ -86,9 +86,7 @@ def run_pulumi(
             outputs.update(resolved if isinstance(resolved, dict) else {"value": resolved})
 
     _sync_await(run_pulumi_func(body))
-    return Recording(
-        [r for r in monitor.recorded if r.type != "pulumi:pulumi:Stack"], outputs
-    )
+    return Recording([r for r in monitor.recorded if r.type != "pulumi:pulumi:Stack"], outputs)
 
 
 def provider_region(recording: Recording, resource: RecordedResource) -> str | None:

@@ -16,7 +16,12 @@ from model_artifacts.catalog import (
     ModelCatalogError,
     load_model_catalog,
 )
-from model_artifacts.profiles import MLPERF_RESNET50, PROFILE_BATCH_SIZES, batch_latency_ms
+from model_artifacts.profiles import (
+    MLPERF_RESNET50,
+    PROFILE_BATCH_SIZES,
+    batch_latency_ms,
+    source_text,
+)
 from regions.catalog import CatalogError
 from regions.instance_types import GPU_CLASSES
 
@@ -93,7 +98,7 @@ class TestShippedCatalog:
         for figure in MLPERF_RESNET50:
             profile = resnet.profile(figure.gpu_class)
             assert profile.batch_latency_ms == batch_latency_ms(figure, PROFILE_BATCH_SIZES)
-            assert profile.source.startswith("derived from MLPerf")
+            assert profile.source == source_text(figure)
             # Per-sample time at the anchor batch is the MLPerf Server rate.
             assert profile.throughput(32) == pytest.approx(figure.server, rel=1e-3)
             assert ("proxy" in profile.source) == bool(figure.proxy)
@@ -169,9 +174,7 @@ class TestInvalidCatalog:
 
         assert _error(tmp_path, change).endswith("got 'inferentia2'")
 
-    @pytest.mark.parametrize(
-        "sha", ["B71342B1" + "0" * 56, "abc123", "g" * 64, 12345], ids=str
-    )
+    @pytest.mark.parametrize("sha", ["B71342B1" + "0" * 56, "abc123", "g" * 64, 12345], ids=str)
     def test_bad_sha256(self, tmp_path: Path, sha: object) -> None:
         message = _error(tmp_path, _set("models.resnet50.versions.1.sha256", sha))
         assert "field 'models.resnet50.versions.1.sha256': expected 64 lowercase hex" in message

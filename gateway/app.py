@@ -1,0 +1,385 @@
+"""The HTTP surface: KServe v2 routes, admission control, residency, errors, metrics.
+
+``create_app(config)`` builds a Starlette application; the clients (HTTP pool, DynamoDB,
+tracer) are created in its lifespan, so importing this module or building the app does
+no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.backends import KServeBackend
+from gateway.breaker import CircuitBreaker
+from gateway.config import GatewayConfig, ModelSettings
+from gateway.features import FeatureStore, make_dynamodb_client
+from gateway.kserve import (
+    HEADER_LENGTH,
+    InferRequest,
+    ProtocolError,
+    encode_response,
+    error_body,
+    parse_infer_request,
+)
+from gateway.observability import Metrics, Stopwatch, build_tracer
+from gateway.pipeline import Answer, Pipeline
+from gateway.residency import Action, AuthError, IdentityResolver, ResidencyError, decide
+
+LOG = logging.getLogger("gateway.access")
+REQUEST_ID = re.compile(r"^[\w.:-]{1,64}$")
+DERIVED_OUTPUTS = ("top_classes", "top_scores")
+JSON = "application/json"
+
+
+class ClientError(Exception):
+    """A 4xx answer with a message meant for the client."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Reply:
+    """What the access log and the metrics need to know about an answer."""
+
+    response: Response
+    path: str = "none"
+    personalised: bool = False
+    feature_source: str = "none"
+
+
+class Gateway:
+    """Per-process state and the request handlers."""
+
+    def __init__(self, config: GatewayConfig, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.resolver = IdentityResolver(config.auth)
+        self.tracer: trace.Tracer = trace.NoOpTracer()
+        self.pipeline: Pipeline | None = None
+        self._inflight = 0
+
+    async def infer(self, request: Request) -> Response:
+        """``POST /v2/models/{name}/infer``."""
+        watch = Stopwatch()
+        request_id = _request_id(request.headers.get("x-request-id"))
+        name = request.path_params["name"]
+        if self._inflight >= self.config.server.max_inflight:
+            return await self._reject(request, request_id)
+        self._inflight += 1
+        self.metrics.inflight.inc()
+        try:
+            reply = await self._infer_traced(request, name, request_id, watch)
+        finally:
+            self._inflight -= 1
+            self.metrics.inflight.dec()
+        self._account(name, request_id, reply, watch)
+        return reply.response
+
+    async def _infer_traced(
+        self, request: Request, name: str, request_id: str, watch: Stopwatch
+    ) -> Reply:
+        with self.tracer.start_as_current_span("gateway.infer") as span:
+            span.set_attribute("gateway.request_id", request_id)
+            span.set_attribute("gateway.model", name)
+            try:
+                reply = await self._serve(request, name, request_id, watch)
+            except ClientError as exc:
+                self.metrics.client_errors.labels(exc.reason).inc()
+                reply = Reply(_error(exc.status, str(exc), request_id))
+            span.set_attribute("gateway.path", reply.path)
+            span.set_attribute("http.status_code", reply.response.status_code)
+        return reply
+
+    async def _serve(self, request: Request, name: str, request_id: str, watch: Stopwatch) -> Reply:
+        model = self.config.models.get(name)
+        version = request.path_params.get("version")
+        if model is None or (version is not None and version != model.version):
+            await request.body()
+            raise ClientError(404, "unknown_model", f"model {name!r} (version {version}) is not served here; models: {sorted(self.config.models)}")
+        parsed = await self._parse(request, model, watch)
+        with self._stage("residency", watch):
+            action, location = self._residency(request, parsed)
+        if action is Action.REDIRECT:
+            return Reply(_redirect(location, request_id), path="redirect")
+        assert self.pipeline is not None, "the lifespan has not run"
+        answer = await self.pipeline.run(
+            model, parsed, self._user if action is Action.PERSONAL else None, watch, request_id
+        )
+        with self._stage("encode", watch):
+            response = _answer_response(model, parsed, answer, request_id, self.config.region, watch)
+        source = answer.feature_source.value if answer.feature_source else "none"
+        return Reply(response, answer.path, answer.personalised, source)
+
+    async def _parse(self, request: Request, model: ModelSettings, watch: Stopwatch) -> InferRequest:
+        start = time.perf_counter()
+        body = await request.body()
+        watch.add("receive", time.perf_counter() - start)
+        with self._stage("parse", watch):
+            try:
+                parsed = parse_infer_request(
+                    body, request.headers.get(HEADER_LENGTH), model.inputs, model.max_batch_size
+                )
+            except ProtocolError as exc:
+                raise ClientError(400, "bad_request", str(exc)) from None
+            _check_requested_outputs(model, parsed)
+        return parsed
+
+    def _residency(self, request: Request, parsed: InferRequest) -> tuple[Action, str]:
+        self._user: str | None = None
+        try:
+            identity = self.resolver.resolve(request.headers)
+            decision = decide(
+                identity,
+                parsed.parameters,
+                local_jurisdiction=self.config.jurisdiction,
+                home_endpoints=self.config.home_endpoints,
+                path=request.url.path,
+            )
+        except AuthError as exc:
+            raise ClientError(401, "unauthenticated", str(exc)) from None
+        except ResidencyError as exc:
+            raise ClientError(421, "no_home_endpoint", str(exc)) from None
+        except ProtocolError as exc:
+            raise ClientError(400, "bad_request", str(exc)) from None
+        if decision.action is Action.REDIRECT:
+            self.metrics.redirects.labels(decision.home or "unknown").inc()
+            return decision.action, decision.location or ""
+        if decision.action is Action.PERSONAL and identity is not None:
+            self._user = identity.user_id
+        return decision.action, ""
+
+    def _stage(self, stage: str, watch: Stopwatch) -> _Stage:
+        return _Stage(stage, watch, self.metrics, self.tracer)
+
+    async def _reject(self, request: Request, request_id: str) -> Response:
+        # Read the body first: answering while the client still uploads makes its TCP stack
+        # see a reset instead of the 429.
+        await request.body()
+        self.metrics.rejected.labels("overload").inc()
+        response = _error(429, "the gateway is at its concurrency limit; retry later", request_id)
+        response.headers["retry-after"] = str(self.config.server.retry_after_s)
+        return response
+
+    def _account(self, model: str, request_id: str, reply: Reply, watch: Stopwatch) -> None:
+        total = watch.elapsed()
+        code = reply.response.status_code
+        personalised = "true" if reply.personalised else "false"
+        self.metrics.requests.labels(model, reply.path, personalised, str(code)).inc()
+        self.metrics.request_seconds.labels(model, reply.path).observe(total)
+        LOG.info(
+            "infer",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "model": model,
+                    "status": code,
+                    "path": reply.path,
+                    "personalised": reply.personalised,
+                    "features": reply.feature_source,
+                    "region": self.config.region,
+                    "ms": round(total * 1000, 3),
+                    "stages_ms": {k: round(v * 1000, 3) for k, v in watch.stages.items()},
+                }
+            },
+        )
+
+
+class _Stage:
+    """Times a synchronous stage into the stopwatch, the histogram and a span."""
+
+    __slots__ = ("_metrics", "_span", "_stage", "_start", "_tracer", "_watch")
+
+    def __init__(self, stage: str, watch: Stopwatch, metrics: Metrics, tracer: trace.Tracer) -> None:
+        self._stage, self._watch, self._metrics, self._tracer = stage, watch, metrics, tracer
+
+    def __enter__(self) -> None:
+        self._span = self._tracer.start_as_current_span(self._stage)
+        self._span.__enter__()
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self._start
+        self._span.__exit__(*exc)  # type: ignore[arg-type]
+        self._watch.add(self._stage, elapsed)
+        self._metrics.stage_seconds.labels(self._stage).observe(elapsed)
+
+
+def _check_requested_outputs(model: ModelSettings, parsed: InferRequest) -> None:
+    if parsed.requested_outputs is None:
+        return
+    known = {spec.name for spec in model.outputs} | set(DERIVED_OUTPUTS)
+    unknown = sorted(set(parsed.requested_outputs) - known)
+    if unknown:
+        raise ClientError(400, "bad_request", f"unknown outputs {unknown}; this model has {sorted(known)}")
+
+
+def _answer_response(
+    model: ModelSettings,
+    parsed: InferRequest,
+    answer: Answer,
+    request_id: str,
+    region: str,
+    watch: Stopwatch,
+) -> Response:
+    available: dict[str, np.ndarray] = {
+        **answer.model_outputs,
+        "top_classes": answer.classes,
+        "top_scores": answer.scores,
+    }
+    wanted = parsed.requested_outputs or (*[o.name for o in model.outputs], *DERIVED_OUTPUTS)
+    outputs = [(n, available[n], parsed.wants_binary(n)) for n in wanted if n in available]
+    header: dict[str, Any] = {
+        "model_name": model.name,
+        "model_version": model.version,
+        "parameters": {
+            "path": answer.path,
+            "personalised": answer.personalised,
+            "region": region,
+            "request_id": request_id,
+        },
+    }
+    if parsed.id is not None:
+        header["id"] = parsed.id
+    body, headers = encode_response(header, outputs)
+    headers["x-request-id"] = request_id
+    headers["server-timing"] = watch.server_timing()
+    return Response(body, headers=headers)
+
+
+def _request_id(supplied: str | None) -> str:
+    if supplied is not None and REQUEST_ID.match(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+def _error(status: int, message: str, request_id: str) -> Response:
+    return Response(
+        error_body(message), status_code=status, media_type=JSON, headers={"x-request-id": request_id}
+    )
+
+
+def _redirect(location: str, request_id: str) -> Response:
+    # 307 keeps the method and the body: the client re-sends the same inference request.
+    body = json.dumps({"error": "personal features are served in the user's home jurisdiction", "location": location})
+    return Response(
+        body, status_code=307, media_type=JSON, headers={"location": location, "x-request-id": request_id}
+    )
+
+
+def _json(document: Mapping[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(document), status_code=status, media_type=JSON)
+
+
+def create_app(config: GatewayConfig) -> Starlette:
+    """The gateway as an ASGI application."""
+    metrics = Metrics()
+    gateway = Gateway(config, metrics)
+
+    async def live(_: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(_: Request) -> Response:
+        # Ready as soon as the clients exist: the rule-based path answers even with every
+        # backend down, so a backend outage must not take the gateway out of the NLB.
+        is_ready = gateway.pipeline is not None
+        return _json({"ready": is_ready}, 200 if is_ready else 503)
+
+    async def server_metadata(_: Request) -> Response:
+        return _json({"name": "inference-gateway", "version": "1", "extensions": ["binary_tensor_data"]})
+
+    async def model_metadata(request: Request) -> Response:
+        model = config.models.get(request.path_params["name"])
+        if model is None:
+            return Response(error_body(f"model {request.path_params['name']!r} is not served here"), 404, media_type=JSON)
+        return _json(_metadata(model))
+
+    async def model_ready(request: Request) -> Response:
+        known = request.path_params["name"] in config.models
+        return _json({"name": request.path_params["name"], "ready": known}, 200 if known else 404)
+
+    async def prometheus(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with _started(config, gateway):
+            yield
+
+    routes = [
+        Route("/v2/health/live", live),
+        Route("/v2/health/ready", ready),
+        Route("/v2", server_metadata),
+        Route("/v2/models/{name}", model_metadata),
+        Route("/v2/models/{name}/versions/{version}", model_metadata),
+        Route("/v2/models/{name}/ready", model_ready),
+        Route("/v2/models/{name}/infer", gateway.infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", gateway.infer, methods=["POST"]),
+        Route("/metrics", prometheus),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, max_body_size=config.server.max_body_bytes)
+
+
+@asynccontextmanager
+async def _started(config: GatewayConfig, gateway: Gateway) -> AsyncIterator[None]:
+    metrics = gateway.metrics
+    tracer, provider = build_tracer(config.observability)
+    pool = sum(b.max_concurrency for b in config.backends.values())
+    client = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        timeout=None,  # every call runs under its own deadline (asyncio.timeout)
+        trust_env=False,
+    )
+    features = FeatureStore(config.features, make_dynamodb_client(config.features))
+    backends = {}
+    for name, settings in config.backends.items():
+        breaker = CircuitBreaker(name, settings.breaker, on_change=metrics.breaker_changed)
+        metrics.breaker_state.labels(name).set(breaker.state.value)
+        backends[name] = KServeBackend(settings, client, breaker)
+    gateway.tracer = tracer
+    gateway.pipeline = Pipeline(backends, features, metrics, tracer, config.slo_ms / 1000.0)
+    try:
+        yield
+    finally:
+        gateway.pipeline = None
+        await client.aclose()
+        features.close()
+        if provider is not None:
+            provider.shutdown()
+
+
+def _metadata(model: ModelSettings) -> dict[str, Any]:
+    def tensors(specs: Any) -> list[dict[str, Any]]:
+        return [{"name": s.name, "datatype": s.datatype, "shape": [-1, *s.shape]} for s in specs]
+
+    derived = [
+        {"name": "top_classes", "datatype": "INT64", "shape": [-1, model.top_k]},
+        {"name": "top_scores", "datatype": "FP32", "shape": [-1, model.top_k]},
+    ]
+    return {
+        "name": model.name,
+        "versions": [model.version],
+        "platform": "inference-gateway",
+        "inputs": tensors(model.inputs),
+        "outputs": [*tensors(model.outputs), *derived],
+        "parameters": {"max_batch_size": model.max_batch_size},
+    }

@@ -1,0 +1,204 @@
+"""User features from this region's online store, behind a small TTL cache.
+
+The store is the region's DynamoDB table (item layout in docs/contracts.md). boto3 is
+synchronous, so reads run on a small thread pool and the request waits at most until its
+deadline. A missing, slow or failed read degrades to default features: never an error and
+never a read from another region (the client is built for this region's endpoint only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.config import FeatureSettings
+
+
+@dataclass(frozen=True)
+class UserFeatures:
+    """What post-processing needs from the feature item."""
+
+    counts: Mapping[str, float] = field(default_factory=dict)
+    top_classes: tuple[int, ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        """True when nothing is known about the user."""
+        return not self.counts and not self.top_classes
+
+
+DEFAULT_FEATURES = UserFeatures()
+
+
+class FeatureSource(enum.Enum):
+    """Where a request's features came from; exported as a metric label."""
+
+    CACHE = "cache"
+    STORE = "store"
+    NOT_FOUND = "not_found"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    SHED = "shed"
+
+    @property
+    def degraded(self) -> bool:
+        """True when the request runs on default features."""
+        return self not in (FeatureSource.CACHE, FeatureSource.STORE)
+
+
+class TTLCache:
+    """A bounded LRU with per-entry expiry; thread-safe because late reads fill it from the pool."""
+
+    def __init__(self, size: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._size = size
+        self._ttl = ttl_s
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, UserFeatures]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> UserFeatures | None:
+        """The live entry for ``key``, or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, value: UserFeatures) -> None:
+        """Stores ``value``, evicting the least recently used entry when full."""
+        with self._lock:
+            self._entries[key] = (self._clock() + self._ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def parse_item(item: Mapping[str, Any], now: float) -> UserFeatures | None:
+    """A DynamoDB item (low-level attribute values) as features; None if expired.
+
+    DynamoDB deletes TTL-expired items lazily (up to days later), so ``expires_at`` is
+    checked here too: an expired profile is treated as absent.
+    """
+    expires_at = _number(item.get("expires_at"))
+    if expires_at is not None and expires_at <= now:
+        return None
+    counts_raw = item.get("features", {}).get("M", {})
+    counts = {
+        name: value
+        for name, raw in counts_raw.items()
+        if (value := _number(raw)) is not None
+    }
+    classes = tuple(
+        int(value)
+        for raw in item.get("top_classes", {}).get("L", [])
+        if (value := _number(raw)) is not None and value >= 0
+    )
+    return UserFeatures(counts=counts, top_classes=classes)
+
+
+def _number(raw: Any) -> float | None:
+    try:
+        return float(raw["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def make_dynamodb_client(settings: FeatureSettings) -> Any:
+    """A client pinned to this region's endpoint, with timeouts and no retries.
+
+    The request's deadline is shorter than any retry would be; retrying only holds a pool
+    thread longer.
+    """
+    import boto3
+    from botocore.config import Config
+
+    budget_s = max(settings.timeout_ms / 1000.0, 0.05)
+    return boto3.session.Session().client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.endpoint_url,
+        config=Config(
+            connect_timeout=budget_s * 4,
+            read_timeout=budget_s * 4,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=settings.max_workers,
+        ),
+    )
+
+
+class FeatureStore:
+    """Cached, deadline-bounded reads of one user's features."""
+
+    def __init__(self, settings: FeatureSettings, client: Any) -> None:
+        self._settings = settings
+        self._client = client
+        self._cache = TTLCache(settings.cache_size, settings.cache_ttl_s)
+        self._pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="features")
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+
+    def cached(self, user_id: str) -> UserFeatures | None:
+        """A cache hit, without waiting on anything."""
+        return self._cache.get(user_id)
+
+    async def fetch(self, user_id: str, timeout_s: float) -> tuple[UserFeatures, FeatureSource]:
+        """The user's features within ``timeout_s``, or defaults and why."""
+        hit = self._cache.get(user_id)
+        if hit is not None:
+            return hit, FeatureSource.CACHE
+        if timeout_s <= 0 or not self._reserve():
+            # Reads already queued would only finish after this request's deadline.
+            return DEFAULT_FEATURES, FeatureSource.SHED
+        future = asyncio.get_running_loop().run_in_executor(self._pool, self._read, user_id)
+        try:
+            async with asyncio.timeout(min(timeout_s, self._settings.timeout_ms / 1000.0)):
+                found = await asyncio.shield(future)
+        except TimeoutError:
+            return DEFAULT_FEATURES, FeatureSource.TIMEOUT
+        except Exception:  # any store failure degrades to defaults, by design
+            return DEFAULT_FEATURES, FeatureSource.ERROR
+        if found is None:
+            return DEFAULT_FEATURES, FeatureSource.NOT_FOUND
+        return found, FeatureSource.STORE
+
+    def close(self) -> None:
+        """Stops the pool without waiting for reads in flight."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _reserve(self) -> bool:
+        with self._pending_lock:
+            if self._pending >= 2 * self._settings.max_workers:
+                return False
+            self._pending += 1
+            return True
+
+    def _read(self, user_id: str) -> UserFeatures | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._settings.table,
+                Key={"user_id": {"S": user_id}},
+                ProjectionExpression="features, top_classes, expires_at",
+            )
+            item = response.get("Item")
+            found = parse_item(item, time.time()) if item else None
+            # Filled here, not by the waiter: a read that missed its request's deadline still
+            # warms the cache for the user's next request.
+            self._cache.put(user_id, found if found is not None else DEFAULT_FEATURES)
+            return found
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
