@@ -118,13 +118,11 @@ class Gateway:
             raise ClientError(404, "unknown_model", f"model {name!r} (version {version}) is not served here; models: {sorted(self.config.models)}")
         parsed = await self._parse(request, model, watch)
         with self._stage("residency", watch):
-            action, location = self._residency(request, parsed)
+            action, location, user_id = self._residency(request, parsed)
         if action is Action.REDIRECT:
             return Reply(_redirect(location, request_id), path="redirect")
         assert self.pipeline is not None, "the lifespan has not run"
-        answer = await self.pipeline.run(
-            model, parsed, self._user if action is Action.PERSONAL else None, watch, request_id
-        )
+        answer = await self.pipeline.run(model, parsed, user_id, watch, request_id)
         with self._stage("encode", watch):
             response = _answer_response(model, parsed, answer, request_id, self.config.region, watch)
         source = answer.feature_source.value if answer.feature_source else "none"
@@ -144,8 +142,10 @@ class Gateway:
             _check_requested_outputs(model, parsed)
         return parsed
 
-    def _residency(self, request: Request, parsed: InferRequest) -> tuple[Action, str]:
-        self._user: str | None = None
+    def _residency(
+        self, request: Request, parsed: InferRequest
+    ) -> tuple[Action, str, str | None]:
+        """The action, the redirect location, and the user whose features may be read here."""
         try:
             identity = self.resolver.resolve(request.headers)
             decision = decide(
@@ -163,10 +163,10 @@ class Gateway:
             raise ClientError(400, "bad_request", str(exc)) from None
         if decision.action is Action.REDIRECT:
             self.metrics.redirects.labels(decision.home or "unknown").inc()
-            return decision.action, decision.location or ""
+            return decision.action, decision.location or "", None
         if decision.action is Action.PERSONAL and identity is not None:
-            self._user = identity.user_id
-        return decision.action, ""
+            return decision.action, "", identity.user_id
+        return decision.action, "", None
 
     def _stage(self, stage: str, watch: Stopwatch) -> _Stage:
         return _Stage(stage, watch, self.metrics, self.tracer)

@@ -12,7 +12,11 @@ import sys
 from collections.abc import Sequence
 
 # Command modules, in the order they appear in --help. Adding a command = one line here.
-COMMAND_MODULES: tuple[str, ...] = ("meshctl.commands.plan",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "meshctl.commands.plan",
+    "meshctl.commands.gdpr",
+    "meshctl.commands.audit",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
