@@ -58,3 +58,13 @@ def offline_feature_bucket(environment: str, region: str) -> str:
 
 def event_stream(environment: str, region: str) -> str:
     return f"{prefix(environment, region)}-user-events"
+
+
+def image_repository_prefix(environment: str) -> str:
+    """ECR replication filters on this prefix, so dev and prod images never mix."""
+    return f"{PROJECT}/{environment}/"
+
+
+def gateway_repository(environment: str) -> str:
+    """The gateway image repository; the same name in every region, as ECR replication needs."""
+    return f"{image_repository_prefix(environment)}gateway"

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.network import Network, NetworkArgs
+from stacks import images
 from stacks.context import RegionalContext
 from stacks.providers import aws_provider, in_region
 from stacks.settings import NatGateways, RegionalSettings
@@ -72,4 +73,5 @@ RegionalBuilder = Callable[[RegionalContext], dict[str, Any]]
 
 # Each concern's module exposes build(ctx) -> exports, reading its own config key.
 REGIONAL_BUILDERS: list[tuple[str, RegionalBuilder]] = [
+    ("images", images.build),
 ]
