@@ -17,6 +17,7 @@ venv: $(STAMP)
 
 plan: venv
 	$(PY) -m meshctl plan --all --out $(PLAN_DIR)
+	$(PY) -m meshctl policy check $(PLAN_DIR)/*.json --markdown $(PLAN_DIR)/policy.md
 
 lint: venv
 	$(VENV)/bin/ruff format --check .
@@ -35,3 +36,9 @@ bench: venv
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache
+
+# `make gateway`: the inference gateway on 127.0.0.1 against moto_server and a local
+# onnxruntime backend, a demo user seeded and curl examples printed; Ctrl-C stops all.
+.PHONY: gateway
+gateway: venv
+	$(PY) -m gateway.devstack

@@ -53,7 +53,9 @@ def generate_catalog(count: int, directory: Path) -> tuple[Path, Path]:
             "availability_zones": [f"{name}{z}" for z in "abc"],
             "vpc_cidr": f"10.{100 + i}.0.0/16",
             "gpu_candidates": list(base.gpu_candidates),
-            "demand_share": round(1 / count, 12) if i < count - 1 else round(1 - (count - 1) * round(1 / count, 12), 12),
+            "demand_share": round(1 / count, 12)
+            if i < count - 1
+            else round(1 - (count - 1) * round(1 / count, 12), 12),
             "artifact_primary": i == 0,
         }
         (regions_dir / f"{name}.yaml").write_text(yaml.safe_dump(doc))
@@ -68,15 +70,19 @@ def main() -> None:
     cores = os.cpu_count()
     shipped = discover_stacks()
     seconds, resources = _time_plan(shipped, STACKS_DIR, None)
-    print(f"shipped: {len(shipped)} stacks, {resources} resources, {seconds:.1f} s on {cores} cores "
-          f"(target < 30 s on 2 cores)")
+    print(
+        f"shipped: {len(shipped)} stacks, {resources} resources, {seconds:.1f} s on {cores} cores "
+        f"(target < 30 s on 2 cores)"
+    )
     timings = {}
     for count in (10, 20):
         with tempfile.TemporaryDirectory() as tmp:
             regions_dir, stacks_dir = generate_catalog(count, Path(tmp))
             os.environ[CATALOG_DIR_ENV] = str(regions_dir)
             try:
-                seconds, resources = _time_plan(discover_stacks(stacks_dir), stacks_dir, regions_dir)
+                seconds, resources = _time_plan(
+                    discover_stacks(stacks_dir), stacks_dir, regions_dir
+                )
             finally:
                 os.environ.pop(CATALOG_DIR_ENV, None)
             timings[count] = seconds

@@ -57,7 +57,10 @@ def text(value: Any, field: str, path: str | Path) -> str:
 
 
 def check_fields(
-    body: dict[str, Any], allowed: dict[str, str], optional: frozenset[str], where: str,
+    body: dict[str, Any],
+    allowed: dict[str, str],
+    optional: frozenset[str],
+    where: str,
     path: str | Path,
 ) -> None:
     prefix = f"{where}." if where else ""

@@ -80,9 +80,9 @@ def parse_prices(document: Any, path: str | Path) -> PriceTable:
     regions = mapping(top["regions"], "regions", "a mapping of region -> prices", path)
     prices: dict[str, dict[str, InstancePrice]] = {}
     not_offered: dict[str, tuple[str, ...]] = {}
-    for region, body in regions.items():
+    for region, value in regions.items():
         where = f"regions.{region}"
-        body = mapping(body, where, "a mapping of instance type -> price", path)
+        body = mapping(value, where, "a mapping of instance type -> price", path)
         not_offered[region] = _not_offered(body.get("not_offered", []), where, path)
         prices[region] = {
             name: _entry(region, name, entry, sources, path)
@@ -95,8 +95,8 @@ def parse_prices(document: Any, path: str | Path) -> PriceTable:
 def _sources(value: Any, path: str | Path) -> dict[str, PriceSource]:
     sources = mapping(value, "sources", "a mapping of key -> {citation, date}", path)
     result = {}
-    for key, body in sources.items():
-        body = mapping(body, f"sources.{key}", "a mapping {citation, date}", path)
+    for key, entry in sources.items():
+        body = mapping(entry, f"sources.{key}", "a mapping {citation, date}", path)
         check_fields(body, _SOURCE_FIELDS, frozenset(), f"sources.{key}", path)
         result[key] = PriceSource(
             key,
@@ -109,7 +109,9 @@ def _sources(value: Any, path: str | Path) -> dict[str, PriceSource]:
 def _not_offered(value: Any, where: str, path: str | Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(v in INSTANCE_TYPES for v in value):
         raise CapacityDataError(
-            path, f"{where}.not_offered", "a list of instance types from regions/instance_types.py",
+            path,
+            f"{where}.not_offered",
+            "a list of instance types from regions/instance_types.py",
             value,
         )
     return tuple(value)
@@ -126,7 +128,9 @@ def _entry(
     body = mapping(entry, where, "a mapping {on_demand, spot, source}", path)
     check_fields(body, _ENTRY_FIELDS, frozenset(), where, path)
     if body["source"] not in sources:
-        raise CapacityDataError(path, f"{where}.source", f"one of {sorted(sources)}", body["source"])
+        raise CapacityDataError(
+            path, f"{where}.source", f"one of {sorted(sources)}", body["source"]
+        )
     spot_min, spot_max = _spot(body["spot"], f"{where}.spot", path)
     return InstancePrice(
         region,

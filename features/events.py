@@ -23,7 +23,7 @@ MAX_CLOCK_SKEW_SECONDS = 300
 
 # A user id becomes an S3 key segment (raw-events/user_id=<id>/), so anything that could
 # escape that prefix (a slash, "..") or confuse tooling (control characters) is rejected.
-_USER_ID = re.compile(r"^[A-Za-z0-9._:@+=-]+$")
+_USER_ID = re.compile(r"[A-Za-z0-9._:@+=-]+")
 
 
 class MalformedEventError(ValueError):
@@ -50,7 +50,7 @@ def validate_user_id(user_id: object) -> str:
     if (
         not isinstance(user_id, str)
         or not 0 < len(user_id) <= MAX_ID_LENGTH
-        or not _USER_ID.match(user_id)
+        or not _USER_ID.fullmatch(user_id)
         or user_id in {".", ".."}
     ):
         raise ValueError(

@@ -7,19 +7,20 @@ no I/O.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import numpy as np
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -115,7 +116,12 @@ class Gateway:
         version = request.path_params.get("version")
         if model is None or (version is not None and version != model.version):
             await request.body()
-            raise ClientError(404, "unknown_model", f"model {name!r} (version {version}) is not served here; models: {sorted(self.config.models)}")
+            raise ClientError(
+                404,
+                "unknown_model",
+                f"model {name!r} (version {version}) is not served here; "
+                f"models: {sorted(self.config.models)}",
+            )
         parsed = await self._parse(request, model, watch)
         with self._stage("residency", watch):
             action, location, user_id = self._residency(request, parsed)
@@ -124,11 +130,15 @@ class Gateway:
         assert self.pipeline is not None, "the lifespan has not run"
         answer = await self.pipeline.run(model, parsed, user_id, watch, request_id)
         with self._stage("encode", watch):
-            response = _answer_response(model, parsed, answer, request_id, self.config.region, watch)
+            response = _answer_response(
+                model, parsed, answer, request_id, self.config.region, watch
+            )
         source = answer.feature_source.value if answer.feature_source else "none"
         return Reply(response, answer.path, answer.personalised, source)
 
-    async def _parse(self, request: Request, model: ModelSettings, watch: Stopwatch) -> InferRequest:
+    async def _parse(
+        self, request: Request, model: ModelSettings, watch: Stopwatch
+    ) -> InferRequest:
         start = time.perf_counter()
         body = await request.body()
         watch.add("receive", time.perf_counter() - start)
@@ -142,9 +152,7 @@ class Gateway:
             _check_requested_outputs(model, parsed)
         return parsed
 
-    def _residency(
-        self, request: Request, parsed: InferRequest
-    ) -> tuple[Action, str, str | None]:
+    def _residency(self, request: Request, parsed: InferRequest) -> tuple[Action, str, str | None]:
         """The action, the redirect location, and the user whose features may be read here."""
         try:
             identity = self.resolver.resolve(request.headers)
@@ -209,7 +217,9 @@ class _Stage:
 
     __slots__ = ("_metrics", "_span", "_stage", "_start", "_tracer", "_watch")
 
-    def __init__(self, stage: str, watch: Stopwatch, metrics: Metrics, tracer: trace.Tracer) -> None:
+    def __init__(
+        self, stage: str, watch: Stopwatch, metrics: Metrics, tracer: trace.Tracer
+    ) -> None:
         self._stage, self._watch, self._metrics, self._tracer = stage, watch, metrics, tracer
 
     def __enter__(self) -> None:
@@ -230,7 +240,9 @@ def _check_requested_outputs(model: ModelSettings, parsed: InferRequest) -> None
     known = {spec.name for spec in model.outputs} | set(DERIVED_OUTPUTS)
     unknown = sorted(set(parsed.requested_outputs) - known)
     if unknown:
-        raise ClientError(400, "bad_request", f"unknown outputs {unknown}; this model has {sorted(known)}")
+        raise ClientError(
+            400, "bad_request", f"unknown outputs {unknown}; this model has {sorted(known)}"
+        )
 
 
 def _answer_response(
@@ -274,15 +286,26 @@ def _request_id(supplied: str | None) -> str:
 
 def _error(status: int, message: str, request_id: str) -> Response:
     return Response(
-        error_body(message), status_code=status, media_type=JSON, headers={"x-request-id": request_id}
+        error_body(message),
+        status_code=status,
+        media_type=JSON,
+        headers={"x-request-id": request_id},
     )
 
 
 def _redirect(location: str, request_id: str) -> Response:
     # 307 keeps the method and the body: the client re-sends the same inference request.
-    body = json.dumps({"error": "personal features are served in the user's home jurisdiction", "location": location})
+    body = json.dumps(
+        {
+            "error": "personal features are served in the user's home jurisdiction",
+            "location": location,
+        }
+    )
     return Response(
-        body, status_code=307, media_type=JSON, headers={"location": location, "x-request-id": request_id}
+        body,
+        status_code=307,
+        media_type=JSON,
+        headers={"location": location, "x-request-id": request_id},
     )
 
 
@@ -290,8 +313,14 @@ def _json(document: Mapping[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(document), status_code=status, media_type=JSON)
 
 
-def create_app(config: GatewayConfig) -> Starlette:
-    """The gateway as an ASGI application."""
+def create_app(
+    config: GatewayConfig, *, tracer_provider: TracerProvider | None = None
+) -> Starlette:
+    """The gateway as an ASGI application.
+
+    Traces go where ``config.observability`` says, unless ``tracer_provider`` is given (an
+    embedding process that owns its provider, or a test with an in-memory exporter).
+    """
     metrics = Metrics()
     gateway = Gateway(config, metrics)
 
@@ -305,12 +334,18 @@ def create_app(config: GatewayConfig) -> Starlette:
         return _json({"ready": is_ready}, 200 if is_ready else 503)
 
     async def server_metadata(_: Request) -> Response:
-        return _json({"name": "inference-gateway", "version": "1", "extensions": ["binary_tensor_data"]})
+        return _json(
+            {"name": "inference-gateway", "version": "1", "extensions": ["binary_tensor_data"]}
+        )
 
     async def model_metadata(request: Request) -> Response:
         model = config.models.get(request.path_params["name"])
         if model is None:
-            return Response(error_body(f"model {request.path_params['name']!r} is not served here"), 404, media_type=JSON)
+            return Response(
+                error_body(f"model {request.path_params['name']!r} is not served here"),
+                404,
+                media_type=JSON,
+            )
         return _json(_metadata(model))
 
     async def model_ready(request: Request) -> Response:
@@ -322,7 +357,7 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with _started(config, gateway):
+        async with _started(config, gateway, tracer_provider):
             yield
 
     routes = [
@@ -340,31 +375,44 @@ def create_app(config: GatewayConfig) -> Starlette:
 
 
 @asynccontextmanager
-async def _started(config: GatewayConfig, gateway: Gateway) -> AsyncIterator[None]:
+async def _started(
+    config: GatewayConfig, gateway: Gateway, external: TracerProvider | None
+) -> AsyncIterator[None]:
     metrics = gateway.metrics
-    tracer, provider = build_tracer(config.observability)
-    pool = sum(b.max_concurrency for b in config.backends.values())
-    client = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-        timeout=None,  # every call runs under its own deadline (asyncio.timeout)
-        trust_env=False,
-    )
+    if external is not None:
+        tracer, provider = external.get_tracer("gateway"), None
+    else:
+        tracer, provider = build_tracer(config.observability)
     features = FeatureStore(config.features, make_dynamodb_client(config.features))
     backends = {}
     for name, settings in config.backends.items():
         breaker = CircuitBreaker(name, settings.breaker, on_change=metrics.breaker_changed)
         metrics.breaker_state.labels(name).set(breaker.state.value)
-        backends[name] = KServeBackend(settings, client, breaker)
+        backends[name] = KServeBackend(settings, breaker)
+    await _warm_up(features, list(backends.values()), config)
     gateway.tracer = tracer
     gateway.pipeline = Pipeline(backends, features, metrics, tracer, config.slo_ms / 1000.0)
     try:
         yield
     finally:
         gateway.pipeline = None
-        await client.aclose()
+        for backend in backends.values():
+            await backend.close()
         features.close()
         if provider is not None:
             provider.shutdown()
+
+
+async def _warm_up(
+    features: FeatureStore, backends: Sequence[KServeBackend], config: GatewayConfig
+) -> None:
+    # Failures are only logged: the gateway serves degraded answers rather than not at all.
+    results = await asyncio.gather(features.warm_up(), *(b.warm_up() for b in backends))
+    if not results[0]:
+        LOG.warning("feature table %s not reachable at start", config.features.table)
+    for backend, ok in zip(backends, results[1:], strict=True):
+        if not ok:
+            LOG.warning("backend %s (%s) not ready at start", backend.name, backend.settings.url)
 
 
 def _metadata(model: ModelSettings) -> dict[str, Any]:

@@ -11,12 +11,15 @@ import asyncio
 import enum
 from collections.abc import Mapping, Sequence
 
-import httpx
 import numpy as np
 
 from gateway.breaker import CircuitBreaker
 from gateway.config import BackendSettings, TensorSpec
+from gateway.http1 import ConnectionPool
 from gateway.kserve import HEADER_LENGTH, decode_response
+
+WARM_UP_TIMEOUT_S = 2.0
+HTTP_OK = 200
 
 
 class CallOutcome(enum.Enum):
@@ -29,7 +32,7 @@ class CallOutcome(enum.Enum):
     OPEN = "open"
 
 
-class BackendUnavailable(Exception):
+class BackendUnavailable(Exception):  # noqa: N818 - a condition, not a bug
     """The backend did not answer usefully; ``outcome`` says why."""
 
     def __init__(self, outcome: CallOutcome, detail: str = "") -> None:
@@ -40,12 +43,11 @@ class BackendUnavailable(Exception):
 class KServeBackend:
     """One backend endpoint (a Triton service) reached over KServe v2 HTTP."""
 
-    def __init__(
-        self, settings: BackendSettings, client: httpx.AsyncClient, breaker: CircuitBreaker
-    ) -> None:
+    def __init__(self, settings: BackendSettings, breaker: CircuitBreaker) -> None:
         self.settings = settings
         self.breaker = breaker
-        self._client = client
+        # The bulkhead bounds calls in flight, so it also bounds this pool's connections.
+        self._pool = ConnectionPool(settings.url, max_idle=settings.max_concurrency)
         self._inflight = 0
 
     @property
@@ -74,7 +76,9 @@ class KServeBackend:
             _check_outputs(outputs, expected, batch_size)
         except TimeoutError:
             self.breaker.record_failure()
-            raise BackendUnavailable(CallOutcome.TIMEOUT, f"no answer in {timeout_s:.3f}s") from None
+            raise BackendUnavailable(
+                CallOutcome.TIMEOUT, f"no answer in {timeout_s:.3f}s"
+            ) from None
         except asyncio.CancelledError:
             self.breaker.record_abandoned()
             raise
@@ -87,15 +91,31 @@ class KServeBackend:
         finally:
             self._inflight -= 1
 
+    async def warm_up(self) -> bool:
+        """Opens a connection and exercises the client once before traffic arrives.
+
+        The client's first request pays for lazy imports and a TCP connect (tens of ms on a
+        busy node), enough to time out and count against the breaker. False if unreachable.
+        """
+        try:
+            async with asyncio.timeout(WARM_UP_TIMEOUT_S):
+                response = await self._pool.request("GET", "/v2/health/ready")
+        except (TimeoutError, OSError, ValueError):
+            return False
+        return response.status == HTTP_OK
+
+    async def close(self) -> None:
+        """Closes idle connections."""
+        await self._pool.close()
+
     async def _call(
         self, model: str, body: bytes, headers: Mapping[str, str], timeout_s: float
     ) -> dict[str, np.ndarray]:
-        url = f"{self.settings.url}/v2/models/{model}/infer"
         async with asyncio.timeout(timeout_s):
-            response = await self._client.post(url, content=body, headers=dict(headers))
-        if response.status_code != httpx.codes.OK:
-            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-        return decode_response(response.content, response.headers.get(HEADER_LENGTH))
+            response = await self._pool.request("POST", f"/v2/models/{model}/infer", body, headers)
+        if response.status != HTTP_OK:
+            raise RuntimeError(f"HTTP {response.status}: {response.text[:200]}")
+        return decode_response(response.body, response.headers.get(HEADER_LENGTH))
 
 
 def _check_outputs(
@@ -110,4 +130,6 @@ def _check_outputs(
             w in (-1, g) for w, g in zip(wanted, array.shape, strict=True)
         )
         if not fits:
-            raise ValueError(f"output {spec.name!r} has shape {list(array.shape)}, not {list(wanted)}")
+            raise ValueError(
+                f"output {spec.name!r} has shape {list(array.shape)}, not {list(wanted)}"
+            )

@@ -82,7 +82,10 @@ class CircuitBreaker:
             self._open()
             return
         self._failures += 1
-        if self._state is BreakerState.CLOSED and self._failures >= self._settings.failure_threshold:
+        if (
+            self._state is BreakerState.CLOSED
+            and self._failures >= self._settings.failure_threshold
+        ):
             self._open()
 
     def record_abandoned(self) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -27,7 +27,6 @@ ALGORITHMS = ("EdDSA", "ES256", "HS256")
 EXPORTERS = ("none", "console", "otlp")
 MIN_HS256_SECRET_BYTES = 32
 
-T = TypeVar("T")
 TracingExporter = Literal["none", "console", "otlp"]
 
 
@@ -396,7 +395,7 @@ def _features(node: _Node) -> FeatureSettings:
         timeout_ms=node.number("timeout_ms", 15.0),
         cache_ttl_s=node.number("cache_ttl_s", 30.0),
         cache_size=node.integer("cache_size", 10_000),
-        max_workers=node.integer("max_workers", 8),
+        max_workers=node.integer("max_workers", 4),
     )
 
 
@@ -517,8 +516,3 @@ def _observability(node: _Node) -> ObservabilitySettings:
         service_name=node.string("service_name", "inference-gateway"),
         log_level=node.choice("log_level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
     )
-
-
-def first(items: Mapping[str, T], predicate: Callable[[T], bool]) -> T | None:
-    """The first value matching ``predicate``, or None."""
-    return next((value for value in items.values() if predicate(value)), None)

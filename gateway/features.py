@@ -18,7 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3  # type: ignore[import-untyped, unused-ignore]
+from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
+
 from gateway.config import FeatureSettings
+
+WARM_UP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,9 @@ class FeatureSource(enum.Enum):
 class TTLCache:
     """A bounded LRU with per-entry expiry; thread-safe because late reads fill it from the pool."""
 
-    def __init__(self, size: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, size: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._size = size
         self._ttl = ttl_s
         self._clock = clock
@@ -98,9 +105,7 @@ def parse_item(item: Mapping[str, Any], now: float) -> UserFeatures | None:
         return None
     counts_raw = item.get("features", {}).get("M", {})
     counts = {
-        name: value
-        for name, raw in counts_raw.items()
-        if (value := _number(raw)) is not None
+        name: value for name, raw in counts_raw.items() if (value := _number(raw)) is not None
     }
     classes = tuple(
         int(value)
@@ -123,17 +128,16 @@ def make_dynamodb_client(settings: FeatureSettings) -> Any:
     The request's deadline is shorter than any retry would be; retrying only holds a pool
     thread longer.
     """
-    import boto3
-    from botocore.config import Config
-
-    budget_s = max(settings.timeout_ms / 1000.0, 0.05)
+    # The request stops waiting at its deadline; the read itself may run longer, up to these
+    # socket timeouts, and still fill the cache for the user's next request.
+    budget_s = max(settings.timeout_ms / 1000.0 * 4, 0.5)
     return boto3.session.Session().client(
         "dynamodb",
         region_name=settings.aws_region,
         endpoint_url=settings.endpoint_url,
         config=Config(
-            connect_timeout=budget_s * 4,
-            read_timeout=budget_s * 4,
+            connect_timeout=budget_s,
+            read_timeout=budget_s,
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=settings.max_workers,
         ),
@@ -174,6 +178,22 @@ class FeatureStore:
         if found is None:
             return DEFAULT_FEATURES, FeatureSource.NOT_FOUND
         return found, FeatureSource.STORE
+
+    async def warm_up(self) -> bool:
+        """One read of a key nobody has, so the first user does not pay for the client's
+        lazy set-up (endpoint, credentials, connection: tens of ms). False if it failed."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(WARM_UP_TIMEOUT_S):
+                await loop.run_in_executor(self._pool, self._probe)
+        except Exception:  # reported by the caller; requests degrade to defaults meanwhile
+            return False
+        return True
+
+    def _probe(self) -> None:
+        self._client.get_item(
+            TableName=self._settings.table, Key={"user_id": {"S": "gateway-warm-up-probe"}}
+        )
 
     def close(self) -> None:
         """Stops the pool without waiting for reads in flight."""

@@ -149,7 +149,9 @@ def _parse_input(
     if spec is None:
         raise ProtocolError(f"{where}.name {name!r} is not an input of this model {sorted(specs)}")
     if raw.get("datatype") != spec.datatype:
-        raise ProtocolError(f"input {name!r}: datatype must be {spec.datatype}, got {raw.get('datatype')!r}")
+        raise ProtocolError(
+            f"input {name!r}: datatype must be {spec.datatype}, got {raw.get('datatype')!r}"
+        )
     shape = _checked_shape(raw.get("shape"), spec, max_batch_size)
     dtype = NUMPY_TYPES[spec.datatype]
     expected = math.prod(shape) * dtype.itemsize
@@ -157,17 +159,22 @@ def _parse_input(
     if size is not None:
         if size != expected:
             raise ProtocolError(
-                f"input {name!r}: binary_data_size {size} != {expected} bytes for shape {list(shape)}"
+                f"input {name!r}: binary_data_size {size} != {expected} bytes "
+                f"for shape {list(shape)}"
             )
         if offset + expected > len(binary):
             raise ProtocolError(f"input {name!r}: the body ends before its {expected} bytes")
-        return Tensor(name, spec.datatype, shape, binary[offset : offset + expected]), offset + expected
-    return Tensor(name, spec.datatype, shape, _json_data(raw.get("data"), name, shape, dtype)), offset
+        end = offset + expected
+        return Tensor(spec.name, spec.datatype, shape, binary[offset:end]), end
+    data = _json_data(raw.get("data"), spec.name, shape, dtype)
+    return Tensor(spec.name, spec.datatype, shape, data), offset
 
 
 def _checked_shape(raw: Any, spec: TensorSpec, max_batch_size: int) -> tuple[int, ...]:
     wanted = ["batch", *spec.shape]
-    if not isinstance(raw, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in raw):
+    if not isinstance(raw, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in raw
+    ):
         raise ProtocolError(f"input {spec.name!r}: shape must be a list of integers, got {raw!r}")
     fits = len(raw) == len(wanted) and all(
         want in (-1, got) for want, got in zip(spec.shape, raw[1:], strict=True)
@@ -175,7 +182,9 @@ def _checked_shape(raw: Any, spec: TensorSpec, max_batch_size: int) -> tuple[int
     if not fits or any(d <= 0 for d in raw):
         raise ProtocolError(f"input {spec.name!r}: shape must be {wanted}, got {raw}")
     if raw[0] > max_batch_size:
-        raise ProtocolError(f"input {spec.name!r}: batch {raw[0]} exceeds max_batch_size {max_batch_size}")
+        raise ProtocolError(
+            f"input {spec.name!r}: batch {raw[0]} exceeds max_batch_size {max_batch_size}"
+        )
     return tuple(raw)
 
 
@@ -216,13 +225,19 @@ def _optional_str(raw: Any, where: str) -> str | None:
 
 def _requested_outputs(document: Mapping[str, Any]) -> dict[str, Any]:
     raw = document.get("outputs")
-    binary_all = bool(_parameters(document.get("parameters"), "parameters").get("binary_data_output"))
+    binary_all = bool(
+        _parameters(document.get("parameters"), "parameters").get("binary_data_output")
+    )
     if raw is None:
         return {"requested_outputs": None, "binary_all": binary_all}
-    if not isinstance(raw, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in raw):
+    if not isinstance(raw, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in raw
+    ):
         raise ProtocolError("'outputs' must be a list of objects with a 'name'")
     binary = frozenset(
-        o["name"] for o in raw if _parameters(o.get("parameters"), "outputs[].parameters").get("binary_data")
+        o["name"]
+        for o in raw
+        if _parameters(o.get("parameters"), "outputs[].parameters").get("binary_data")
     )
     return {
         "requested_outputs": tuple(o["name"] for o in raw),
@@ -268,7 +283,9 @@ def decode_response(body: bytes, header_length: str | None) -> dict[str, np.ndar
     return arrays
 
 
-def _decode_output(raw: Mapping[str, Any], binary: memoryview, offset: int) -> tuple[np.ndarray, int]:
+def _decode_output(
+    raw: Mapping[str, Any], binary: memoryview, offset: int
+) -> tuple[np.ndarray, int]:
     try:
         dtype = NUMPY_TYPES[raw["datatype"]]
         shape = tuple(int(d) for d in raw["shape"])

@@ -68,7 +68,10 @@ class Metrics:
             ["home_jurisdiction"], registry=r,
         )  # fmt: skip
         self.rejected = Counter(
-            "gateway_rejected", "Requests refused before any work (overload)", ["reason"], registry=r
+            "gateway_rejected",
+            "Requests refused before any work (overload)",
+            ["reason"],
+            registry=r,
         )
         self.client_errors = Counter(
             "gateway_client_errors", "4xx answers by reason", ["reason"], registry=r
@@ -94,7 +97,10 @@ def _exporter(settings: ObservabilitySettings) -> SpanExporter:
     if settings.tracing_exporter == "console":
         return ConsoleSpanExporter(out=sys.stderr)
     try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        # Optional: only images that export over OTLP install the exporter.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
     except ImportError as exc:  # pragma: no cover - depends on the image
         raise RuntimeError(
             "observability.tracing_exporter is otlp but opentelemetry-exporter-otlp-proto-grpc "
@@ -132,6 +138,8 @@ def configure_logging(level: str) -> None:
         logger.propagate = True
     # The access log records client addresses: personal data, and our own log has the rest.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every backend call at INFO: the request log already says which path served.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class Stopwatch:

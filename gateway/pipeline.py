@@ -19,7 +19,7 @@ from opentelemetry import trace
 
 from gateway.backends import BackendUnavailable, CallOutcome, KServeBackend
 from gateway.config import ModelRoute, ModelSettings
-from gateway.features import DEFAULT_FEATURES, FeatureSource, FeatureStore, UserFeatures
+from gateway.features import FeatureSource, FeatureStore, UserFeatures
 from gateway.kserve import InferRequest, encode_request
 from gateway.observability import Metrics, Stopwatch
 from gateway.ranking import rule_based, top_k
@@ -94,7 +94,9 @@ class Pipeline:
             return hit, FeatureSource.CACHE
         return asyncio.create_task(self._read_features(user_id, deadline, watch))
 
-    async def _read_features(self, user_id: str, deadline: float, watch: Stopwatch) -> FeatureResult:
+    async def _read_features(
+        self, user_id: str, deadline: float, watch: Stopwatch
+    ) -> FeatureResult:
         start = time.perf_counter()
         with self._tracer.start_as_current_span("features") as span:
             features, source = await self._features.fetch(user_id, deadline - time.monotonic())
@@ -117,7 +119,9 @@ class Pipeline:
         for path, route in links:
             if route is None:
                 continue
-            outputs = await self._attempt(path, route, model, request, body, headers, deadline, watch)
+            outputs = await self._attempt(
+                path, route, model, request, body, headers, deadline, watch
+            )
             if outputs is not None:
                 return path, outputs
         return PATH_RULES, None
@@ -192,6 +196,3 @@ def _postprocess(
         scores=scores,
         model_outputs=outputs or {},
     )
-
-
-__all__ = ["DEFAULT_FEATURES", "Answer", "Pipeline"]

@@ -58,7 +58,8 @@ def top_k(
     values = np.take_along_axis(rows, candidates, axis=1)
     if features is not None and not features.is_default:
         gain = boost * activity(features, saturation)
-        values = values * (1.0 + gain * affinity(features, num_classes)[candidates])
+        boosts = np.float32(1.0) + np.float32(gain) * affinity(features, num_classes)[candidates]
+        values = values * boosts
     order = np.lexsort((candidates, -values), axis=1)[:, : min(k, pool)]
     classes = np.take_along_axis(candidates, order, axis=1).astype(np.int64)
     return classes, np.take_along_axis(values, order, axis=1).astype(np.float32)

@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 
 from gateway.config import JURISDICTION_PATTERN, AuthSettings
+from gateway.kserve import ProtocolError
 
 USER_ID_PATTERN = re.compile(r"^[\w.@:+-]{1,256}$")
 TOKEN_CACHE_SIZE = 10_000
@@ -93,7 +94,9 @@ class IdentityResolver:
         if cached is not None and cached[0] > now:
             return cached[1]
         claims = self._decode(token)
-        identity = _identity(claims.get("sub"), claims.get(self._settings.jurisdiction_claim), "token")
+        identity = _identity(
+            claims.get("sub"), claims.get(self._settings.jurisdiction_claim), "token"
+        )
         until = min(float(claims["exp"]), now + TOKEN_CACHE_MAX_S)
         self._verified[token] = (until, identity)
         if len(self._verified) > TOKEN_CACHE_SIZE:
@@ -170,5 +173,5 @@ def decide(
 def _flag(parameters: Mapping[str, Any], name: str, *, default: bool) -> bool:
     value = parameters.get(name, default)
     if not isinstance(value, bool):
-        raise ValueError(f"parameters.{name} must be true or false, got {value!r}")
+        raise ProtocolError(f"parameters.{name} must be true or false, got {value!r}")
     return value

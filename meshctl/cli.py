@@ -14,8 +14,13 @@ from collections.abc import Sequence
 # Command modules, in the order they appear in --help. Adding a command = one line here.
 COMMAND_MODULES: tuple[str, ...] = (
     "meshctl.commands.plan",
+    "meshctl.commands.policy",
+    "meshctl.commands.models",
     "meshctl.commands.gdpr",
     "meshctl.commands.audit",
+    "meshctl.commands.preflight",
+    "meshctl.commands.capacity",
+    "meshctl.commands.simulate",
 )
 
 

@@ -8,6 +8,7 @@ engine does not pass to mocks (parent, provider, dependencies) so a plan can be 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pulumi
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
 ACCOUNT_ID = "123456789012"
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARTITION = "aws"
 _GLOBAL_SERVICES = frozenset({"iam", "s3", "globalaccelerator", "cloudfront", "route53"})
 
@@ -199,7 +201,18 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, pulumi.Resource):
         return getattr(value, "_name", repr(value))
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return _plain_asset(value)
     return str(value)
+
+
+def _plain_asset(value: pulumi.Asset | pulumi.Archive) -> Any:
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assets": {str(k): _plain(v) for k, v in value.assets.items()}}
+    if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
+        # Relative to the repository, so plans do not depend on where it is checked out.
+        return {"path": os.path.relpath(value.path, _REPO_ROOT)}
+    return type(value).__name__
 
 
 # -- output builders, by type token ------------------------------------------------------
@@ -349,6 +362,37 @@ def _ecr_repository(physical: str, inputs: dict[str, Any], region: str, _: str) 
     }
 
 
+def _event_source_mapping(
+    physical: str, inputs: dict[str, Any], region: str, name: str
+) -> tuple[str, dict]:
+    # The id is a UUID (the function name is an input, not the mapping's name).
+    ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/event-source-mapping/{name}"))
+    function = str(inputs.get("functionName") or "")
+    return ident, {
+        "uuid": ident,
+        "arn": _arn("lambda", region, f"event-source-mapping:{ident}"),
+        "functionArn": function
+        if function.startswith("arn:")
+        else _arn("lambda", region, f"function:{function}"),
+        "state": "Enabled",
+    }
+
+
+def _by_input(key: str) -> Any:
+    """Resources whose id is one of their inputs (an endpoint policy is its endpoint's id)."""
+
+    def build(physical: str, inputs: dict[str, Any], region: str, name: str) -> tuple[str, dict]:
+        return str(inputs.get(key) or physical), {}
+
+    return build
+
+
+def _launch_template(physical: str, inputs: dict[str, Any], region: str, name: str) -> tuple:
+    # Node groups reference a template by id and latestVersion (a number).
+    ident = f"lt-{_digest(region, name)}"
+    return ident, {"arn": _arn("ec2", region, f"launch-template/{ident}"), "latestVersion": 1}
+
+
 _AWS_OUTPUTS: dict[str, Any] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:s3/bucketV2:BucketV2": _bucket,
@@ -371,7 +415,10 @@ _AWS_OUTPUTS: dict[str, Any] = {
     "aws:kinesis/stream:Stream": _named("kinesis", "stream/{name}"),
     "aws:sqs/queue:Queue": _sqs_queue,
     "aws:lambda/function:Function": _lambda,
+    "aws:lambda/eventSourceMapping:EventSourceMapping": _event_source_mapping,
+    "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy": _by_input("vpcEndpointId"),
     "aws:ecr/repository:Repository": _ecr_repository,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -127,11 +128,11 @@ class ResidencyAuditor:
 
     def steps(self, all_bucket_regions: bool) -> Iterator[tuple[str, Callable[[], None]]]:
         only = None if all_bucket_regions else set(self.report.regions)
-        yield "s3", lambda: self.scan_s3(only)
+        yield "s3", partial(self.scan_s3, only)
         for region in self.report.regions:
-            yield f"dynamodb {region}", lambda r=region: self.scan_dynamodb(r)
-            yield f"kinesis {region}", lambda r=region: self.scan_kinesis(r)
-            yield f"sqs {region}", lambda r=region: self.scan_sqs(r)
+            yield f"dynamodb {region}", partial(self.scan_dynamodb, region)
+            yield f"kinesis {region}", partial(self.scan_kinesis, region)
+            yield f"sqs {region}", partial(self.scan_sqs, region)
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)

@@ -147,7 +147,13 @@ def parse_policy(document: Any, catalog: RegionCatalog, source: str | Path) -> R
     if not isinstance(document, dict):
         raise ResidencyPolicyError(source, "(document)", _mapping_of(_TOP_FIELDS), document)
     _reject_unknown(document, _TOP_FIELDS, "", source)
-    default = _parse_rule(document.get("default", {}), "default", None, catalog, source)
+    # Without a default section the secure rule applies: data stays in its region.
+    raw_default = document.get("default")
+    default = (
+        JurisdictionRule()
+        if raw_default is None
+        else _parse_rule(raw_default, "default", None, catalog, source)
+    )
     raw_rules = document.get("jurisdictions") or {}
     if not isinstance(raw_rules, dict):
         raise ResidencyPolicyError(source, "jurisdictions", _TOP_FIELDS["jurisdictions"], raw_rules)

@@ -1,11 +1,22 @@
-"""The global stack program: what spans regions, reading regional outputs by reference."""
+"""The global stack program: what spans regions, reading regional outputs by reference.
+
+Regional stacks never read this stack, so whatever depends on several regions (replication
+rules, global routing) lives here without creating a cycle. Each concern is one small function
+of the ``GlobalContext``; its result is one key of the stack's exports.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
+from components.replication import ArtifactReplication, ArtifactReplicationArgs
+from components.replication_plan import ArtifactStoreRef, plan_replication, store_from_export
+from stacks import naming
+from stacks.providers import aws_provider, in_region
 from stacks.references import regional_reference
 from stacks.settings import GlobalSettings
 from stacks.tagging import register_default_tags
@@ -15,16 +26,68 @@ def global_tags(settings: GlobalSettings) -> dict[str, str]:
     return {**settings.base_tags, "region": "global", "data-classification": "internal"}
 
 
+@dataclass
+class GlobalContext:
+    settings: GlobalSettings
+    references: dict[str, pulumi.StackReference]
+    """One StackReference per catalog region, to this environment's regional stacks only."""
+    _providers: dict[str, aws.Provider] = field(default_factory=dict)
+
+    def provider(self, region: str) -> aws.Provider:
+        """The explicit provider for ``region``, created once however many concerns use it."""
+        if region not in self._providers:
+            self._providers[region] = aws_provider(region, global_tags(self.settings))
+        return self._providers[region]
+
+
 def global_program(settings: GlobalSettings) -> dict[str, Any]:
     register_default_tags(global_tags(settings))
-    references = {
-        spec.region: regional_reference(settings, spec.region) for spec in settings.catalog
+    ctx = GlobalContext(settings, regional_references(settings))
+    return {
+        "environment": settings.environment,
+        "regions": region_summaries(ctx),
+        "artifactReplication": artifact_replication(ctx),
     }
+
+
+def regional_references(settings: GlobalSettings) -> dict[str, pulumi.StackReference]:
+    return {spec.region: regional_reference(settings, spec.region) for spec in settings.catalog}
+
+
+def region_summaries(ctx: GlobalContext) -> pulumi.Output[Any]:
     regions = {
         region: {
             "jurisdiction": ref.require_output("jurisdiction"),
             "vpcId": ref.require_output("network").apply(lambda n: n["vpcId"]),
         }
-        for region, ref in references.items()
+        for region, ref in ctx.references.items()
     }
-    return {"environment": settings.environment, "regions": pulumi.Output.from_input(regions)}
+    return pulumi.Output.from_input(regions)
+
+
+def artifact_replication(ctx: GlobalContext) -> dict[str, Any]:
+    """Replication from the primary artifact store to every other region of the catalog."""
+    stores = {region: artifact_store(region, ref) for region, ref in ctx.references.items()}
+    plan = plan_replication(ctx.settings.catalog, stores)
+    if not plan.rules:
+        return {}  # a one-region catalog has nothing to replicate to
+    replication = ArtifactReplication(
+        "artifact-replication",
+        ArtifactReplicationArgs(
+            plan=plan,
+            name_prefix=f"{naming.PROJECT}-{ctx.settings.environment}-artifacts",
+        ),
+        opts=in_region(ctx.provider(plan.source.region)),
+    )
+    return replication.exports()
+
+
+def artifact_store(region: str, ref: pulumi.StackReference) -> ArtifactStoreRef[Any]:
+    """The region's store as its stack exported it (key ``artifacts``), value by value."""
+    store = ref.require_output("artifacts").apply(lambda a: store_from_export(region, a))
+    return ArtifactStoreRef(
+        region,
+        store.apply(lambda s: s.bucket_name),
+        store.apply(lambda s: s.bucket_arn),
+        store.apply(lambda s: s.key_arn),
+    )

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.network import Network, NetworkArgs
-from stacks import images
+from stacks import artifacts, cluster, features, images
 from stacks.context import RegionalContext
 from stacks.providers import aws_provider, in_region
 from stacks.settings import NatGateways, RegionalSettings
@@ -73,5 +73,8 @@ RegionalBuilder = Callable[[RegionalContext], dict[str, Any]]
 
 # Each concern's module exposes build(ctx) -> exports, reading its own config key.
 REGIONAL_BUILDERS: list[tuple[str, RegionalBuilder]] = [
+    ("cluster", cluster.build),
+    ("artifacts", artifacts.build),
     ("images", images.build),
+    ("features", features.build),
 ]

@@ -188,5 +188,13 @@ def settings_from_pulumi() -> RegionalSettings | GlobalSettings:
     return parse_settings(stack, raw)
 
 
-CONFIG_KEYS: tuple[str, ...] = ("owner", "costCenter", "stackOrg", "network")
+CONFIG_KEYS: tuple[str, ...] = (
+    "owner",
+    "costCenter",
+    "stackOrg",
+    "network",
+    "artifacts",
+    "features",
+    "cluster",
+)
 """Every ``inference-mesh:`` key a stack file may set; meshctl plan rejects any other."""

@@ -7,23 +7,23 @@ class RegistryError(Exception):
     """A publish, promote or rollback was refused; nothing visible changed."""
 
 
-class BadModelDirectory(RegistryError):
+class BadModelDirectoryError(RegistryError):
     """The local path is not a Triton model directory holding the version."""
 
 
-class VersionExists(RegistryError):
+class VersionExistsError(RegistryError):
     """The version already has a manifest: published versions are immutable."""
 
 
-class ChecksumMismatch(RegistryError):
+class ChecksumMismatchError(RegistryError):
     """Bytes differ from what was expected (catalog, local file or manifest)."""
 
 
-class UploadFailed(RegistryError):
+class UploadFailedError(RegistryError):
     """An upload failed midway; no manifest was written, so the version is not visible."""
 
 
-class IncompleteVersion(RegistryError):
+class IncompleteVersionError(RegistryError):
     """The version is missing or damaged in at least one region."""
 
     def __init__(self, message: str, regions: tuple[str, ...]):
@@ -31,5 +31,9 @@ class IncompleteVersion(RegistryError):
         self.regions = regions
 
 
-class NothingToRollBack(RegistryError):
+class NothingToRollBackError(RegistryError):
     """The pointer has no earlier version."""
+
+
+class MissingBucketError(RegistryError):
+    """An artifact bucket does not exist: the environment is not deployed (or misnamed)."""

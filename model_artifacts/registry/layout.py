@@ -92,7 +92,9 @@ class Manifest:
                 str(document["model"]), int(document["version"]), document["published_at"], files
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise RegistryError(f"{where}: not a manifest of schema {MANIFEST_SCHEMA}: {exc!r}")
+            raise RegistryError(
+                f"{where}: not a manifest of schema {MANIFEST_SCHEMA}: {exc!r}"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class Pointer:
                 str(document["model"]), int(document["active"]), history, document["updated_at"]
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise RegistryError(f"{where}: not an active-version pointer: {exc!r}")
+            raise RegistryError(f"{where}: not an active-version pointer: {exc!r}") from exc
 
 
 def _document(data: bytes, where: str) -> dict[str, Any]:

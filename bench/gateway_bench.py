@@ -1,0 +1,373 @@
+"""Gateway load benchmark on this machine: the real gateway, onnxruntime backend and moto.
+
+    .venv/bin/python bench/gateway_bench.py [--rates 100,200,...] [--duration 10]
+
+Starts the local stack (gateway.devstack), seeds users, then offers Poisson arrivals at each
+rate from an asyncio load generator that writes pre-built requests on raw keep-alive
+connections (so the generator itself stays cheap). The payload is realistic: one
+[1,3,224,224] FP32 image (602 KB) with the binary tensor extension. Half the requests carry
+a token of a seeded home-jurisdiction user (personalised), half are anonymous.
+
+Prints, per offered rate: achieved rate, end-to-end p50/p99 (measured from the scheduled
+send time, so queueing in the generator counts), error and 429 counts, and the gateway's
+own overhead: end-to-end minus the backend call time the gateway reports in Server-Timing.
+Then: the highest rate with p99 under 50 ms and no errors, and the overhead at 500 req/s.
+Everything (generator, gateway, backend, moto) shares this machine's cores: read the
+figures as an upper bound on overhead, not as a production throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway import devstack
+
+P99_BOUND_MS = 50.0
+OVERHEAD_RATE = 500
+
+
+@dataclass
+class Sample:
+    """One answered request."""
+
+    latency_ms: float
+    status: int
+    backend_ms: float | None
+    handler_ms: float | None
+    path: str | None
+
+
+@dataclass
+class Step:
+    """The figures of one offered rate."""
+
+    rate: float
+    duration_s: float
+    samples: list[Sample] = field(default_factory=list)
+    failures: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU time (user + system) per answered request, by process."""
+
+    def ok(self) -> list[Sample]:
+        """Answered with 200."""
+        return [s for s in self.samples if s.status == 200]
+
+    def latency(self, q: float) -> float:
+        """End-to-end percentile over 200 answers (ms)."""
+        values = [s.latency_ms for s in self.ok()]
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    def overhead(self, q: float) -> float:
+        """Percentile of (end-to-end - backend call time) over 200 answers (ms)."""
+        values = [s.latency_ms - s.backend_ms for s in self.ok() if s.backend_ms is not None]
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    def errors(self) -> int:
+        """Connection failures and non-200/429 answers."""
+        return self.failures + sum(1 for s in self.samples if s.status not in (200, 429))
+
+    def rejected(self) -> int:
+        """429 answers."""
+        return sum(1 for s in self.samples if s.status == 429)
+
+    def paths(self) -> dict[str, int]:
+        """Answers by the path that served them."""
+        counts: dict[str, int] = {}
+        for sample in self.ok():
+            counts[sample.path or "?"] = counts.get(sample.path or "?", 0) + 1
+        return counts
+
+
+class Pool:
+    """Keep-alive connections to one host, opened on demand up to a bound."""
+
+    def __init__(self, url: str, size: int) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.size = size
+        self.opened = 0
+        self.idle: asyncio.LifoQueue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.LifoQueue()
+        )
+
+    async def acquire(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection, a new one, or the next to be released."""
+        if self.idle.empty() and self.opened < self.size:
+            self.opened += 1
+            return await asyncio.open_connection(self.host, self.port, limit=1 << 22)
+        return await self.idle.get()
+
+    def release(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+        """Back to the pool."""
+        self.idle.put_nowait(conn)
+
+    def discard(self) -> None:
+        """A connection died."""
+        self.opened -= 1
+
+
+async def exchange(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], head: bytes, body: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request/response on a keep-alive connection."""
+    reader, writer = conn
+    writer.write(head)
+    writer.write(body)
+    await writer.drain()
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    payload = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, payload
+
+
+def server_timing(value: str | None) -> dict[str, float]:
+    """``Server-Timing`` as {stage: ms}."""
+    timings = {}
+    for part in (value or "").split(","):
+        name, _, rest = part.strip().partition(";dur=")
+        if rest:
+            timings[name] = float(rest)
+    return timings
+
+
+def build_requests(
+    url: str, path: str, body_header: bytes, image: bytes, tokens: list[str | None]
+) -> list[tuple[bytes, bytes]]:
+    """Pre-built request heads (one per token) sharing one body."""
+    host = urlsplit(url).netloc
+    body = body_header + image
+    heads = []
+    for token in tokens:
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {host}",
+            "Content-Type: application/octet-stream",
+            f"Content-Length: {len(body)}",
+            f"Inference-Header-Content-Length: {len(body_header)}",
+        ]
+        if token is not None:
+            lines.append(f"Authorization: Bearer {token}")
+        heads.append(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return [(head, body) for head in heads]
+
+
+async def fire(pool: Pool, request: tuple[bytes, bytes], scheduled: float, step: Step) -> None:
+    """Sends one request and records it against its scheduled time."""
+    loop = asyncio.get_running_loop()
+    conn = await pool.acquire()
+    try:
+        status, headers, payload = await asyncio.wait_for(exchange(conn, *request), 30)
+    except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+        conn[1].close()
+        pool.discard()
+        step.failures += 1
+        return
+    pool.release(conn)
+    timings = server_timing(headers.get("server-timing"))
+    path = None
+    if status == 200 and headers.get("content-type", "").startswith("application/json"):
+        path = json.loads(payload).get("parameters", {}).get("path")
+    step.samples.append(
+        Sample(
+            latency_ms=(loop.time() - scheduled) * 1000,
+            status=status,
+            backend_ms=timings.get("backend"),
+            handler_ms=timings.get("total"),
+            path=path,
+        )
+    )
+
+
+async def run_step(
+    pool: Pool, requests: list[tuple[bytes, bytes]], rate: float, duration_s: float, seed: int
+) -> Step:
+    """Poisson arrivals at ``rate`` for ``duration_s``, requests drawn uniformly."""
+    rng = np.random.default_rng(seed)
+    count = max(1, int(rate * duration_s))
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    arrivals = start + np.cumsum(rng.exponential(1.0 / rate, count))
+    choices = rng.integers(0, len(requests), count)
+    step = Step(rate=rate, duration_s=duration_s)
+    tasks = []
+    for at, choice in zip(arrivals, choices, strict=True):
+        delay = at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(fire(pool, requests[choice], float(at), step)))
+    await asyncio.gather(*tasks)
+    return step
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process (Linux /proc), or of this one."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(processes: dict[str, int | None], run: Awaitable[Step]) -> Step:
+    """Runs a step and records each process's CPU per answered request."""
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    step = await run
+    answered = max(1, len(step.samples))
+    step.cpu_ms = {
+        name: (cpu_seconds(pid) - before[name]) * 1000 / answered for name, pid in processes.items()
+    }
+    return step
+
+
+def report(step: Step, label: str) -> None:
+    """One line of the table."""
+    achieved = len(step.ok()) / step.duration_s
+    latency = f"{step.latency(50):8.2f} {step.latency(99):8.2f}"
+    overhead = f"{step.overhead(50):8.2f} {step.overhead(99):8.2f}"
+    print(
+        f"{label:>9} {step.rate:7.0f} {achieved:9.1f} {latency} {overhead}"
+        f" {step.errors():6d} {step.rejected():5d}  {step.paths()}",
+        flush=True,
+    )
+    if step.cpu_ms:
+        cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in step.cpu_ms.items())
+        print(f"{'':>9} CPU ms per request: {cpu}", flush=True)
+
+
+def seed_users(stack: devstack.Stack, count: int) -> list[str]:
+    """Feature items for ``count`` users; their tokens."""
+    tokens = []
+    for index in range(count):
+        user = f"bench-user-{index}"
+        devstack.put_user(
+            stack.moto.url, devstack.LOCAL_REGION, stack.table, user, [index % 1000, 7, 42]
+        )
+        tokens.append(devstack.mint_token(stack.secret, user, devstack.LOCAL_JURISDICTION))
+    return tokens
+
+
+async def bench(stack: devstack.Stack, args: argparse.Namespace) -> None:
+    """The whole run."""
+    image = np.random.default_rng(0).random((1, *devstack.INPUT_SHAPE), dtype=np.float32)
+    gateway_body, headers = devstack.binary_request(image, outputs=("top_classes", "top_scores"))
+    header_length = int(headers["Inference-Header-Content-Length"])
+    tokens: list[str | None] = list(seed_users(stack, args.users))
+    tokens += [None] * len(tokens)  # as many anonymous as personalised
+    infer = f"/v2/models/{devstack.PRIMARY_MODEL}/infer"
+    gateway_requests = build_requests(
+        stack.gateway.url, infer, gateway_body[:header_length], image.tobytes(), tokens
+    )
+    # What the gateway itself sends the backend: binary input, binary output.
+    backend_header = {
+        "inputs": [
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": list(image.shape),
+                "parameters": {"binary_data_size": image.nbytes},
+            }
+        ],
+        "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}],
+    }
+    backend_requests = build_requests(
+        stack.backend.url, infer, json.dumps(backend_header).encode(), image.tobytes(), [None]
+    )
+    gateway_pool = Pool(stack.gateway.url, args.connections)
+    backend_pool = Pool(stack.backend.url, args.connections)
+    await run_step(gateway_pool, gateway_requests, 100, args.warmup, seed=1)
+    await run_step(backend_pool, backend_requests, 100, args.warmup, seed=1)
+    print(
+        f"\n{'target':>9} {'offered':>7} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'ovh p50':>8} {'ovh p99':>8} {'errors':>6} {'429':>5}  paths"
+    )
+    processes = {
+        "gateway": stack.gateway.process.pid,
+        "backend": stack.backend.process.pid,
+        "moto": stack.moto.process.pid,
+        "load generator": None,
+    }
+    steps = []
+    for index, rate in enumerate(args.rates):
+        run = run_step(gateway_pool, gateway_requests, rate, args.duration, seed=10 + index)
+        step = await measured(processes, run)
+        report(step, "gateway")
+        steps.append(step)
+    run = run_step(backend_pool, backend_requests, OVERHEAD_RATE, args.duration, seed=99)
+    direct = await measured(processes, run)
+    report(direct, "backend")
+    summarise(steps, direct)
+
+
+def summarise(steps: list[Step], direct: Step) -> None:
+    """The two headline figures."""
+    good = [
+        s for s in steps if s.latency(99) < P99_BOUND_MS and s.errors() == 0 and not s.rejected()
+    ]
+    best = max(good, key=lambda s: s.rate, default=None)
+    print()
+    if best is None:
+        print(f"no offered rate kept p99 under {P99_BOUND_MS:.0f} ms")
+    else:
+        achieved = len(best.ok()) / best.duration_s
+        print(
+            f"highest offered rate with p99 < {P99_BOUND_MS:.0f} ms and no errors: "
+            f"{best.rate:.0f} req/s (achieved {achieved:.0f}, p99 {best.latency(99):.1f} ms)"
+        )
+    at_target = next((s for s in steps if s.rate == OVERHEAD_RATE), None)
+    if at_target is not None:
+        print(
+            f"gateway overhead at {OVERHEAD_RATE} req/s (end-to-end minus backend call): "
+            f"p50 {at_target.overhead(50):.2f} ms, p99 {at_target.overhead(99):.2f} ms"
+        )
+        print(
+            f"end-to-end via gateway minus direct-to-backend at {OVERHEAD_RATE} req/s: "
+            f"p50 {at_target.latency(50) - direct.latency(50):.2f} ms, "
+            f"p99 {at_target.latency(99) - direct.latency(99):.2f} ms"
+        )
+
+
+def main() -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rates",
+        default="100,200,300,400,500,600,700,800",
+        type=lambda v: [float(r) for r in v.split(",")],
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds at 100 req/s first")
+    parser.add_argument("--users", type=int, default=200, help="seeded personalised users")
+    parser.add_argument("--connections", type=int, default=64, help="client connection bound")
+    args = parser.parse_args()  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="gateway-bench-") as scratch,
+        devstack.local_stack(Path(scratch)) as stack,
+    ):
+        print(f"gateway {stack.gateway.url}, backend {stack.backend.url}, 2 cores shared by all")
+        asyncio.run(bench(stack, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
