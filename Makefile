@@ -33,6 +33,8 @@ test: lint typecheck unit
 
 bench: venv
 	$(PY) bench/plan_bench.py
+	$(PY) bench/sim_bench.py
+	$(PY) bench/capacity_bench.py
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache

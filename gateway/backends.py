@@ -15,7 +15,7 @@ import numpy as np
 
 from gateway.breaker import CircuitBreaker
 from gateway.config import BackendSettings, TensorSpec
-from gateway.http1 import ConnectionPool
+from gateway.http1 import Body, ConnectionPool
 from gateway.kserve import HEADER_LENGTH, decode_response
 
 WARM_UP_TIMEOUT_S = 2.0
@@ -58,7 +58,7 @@ class KServeBackend:
     async def infer(
         self,
         model: str,
-        body: bytes,
+        body: Body,
         headers: Mapping[str, str],
         *,
         timeout_s: float,
@@ -109,7 +109,7 @@ class KServeBackend:
         await self._pool.close()
 
     async def _call(
-        self, model: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+        self, model: str, body: Body, headers: Mapping[str, str], timeout_s: float
     ) -> dict[str, np.ndarray]:
         async with asyncio.timeout(timeout_s):
             response = await self._pool.request("POST", f"/v2/models/{model}/infer", body, headers)

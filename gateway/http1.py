@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ MAX_HEADER_BYTES = 64 * 1024
 IDLE_TIMEOUT_S = 4.0
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Body = Sequence[bytes | memoryview]
 
 
 class ProtocolViolation(Exception):  # noqa: N818 - the server broke HTTP, not our code
@@ -60,10 +61,10 @@ class ConnectionPool:
         self._idle: list[tuple[float, Connection]] = []
 
     async def request(
-        self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+        self, method: str, path: str, body: Body = (), headers: Mapping[str, str] | None = None
     ) -> Response:
-        """Sends one request and reads the whole response."""
-        head = self._head(method, path, len(body), headers or {})
+        """Sends one request (``body`` as parts, written in order) and reads the response."""
+        head = self._head(method, path, sum(len(part) for part in body), headers or {})
         reused, conn = self._acquire()
         if conn is None:
             conn = await self._connect()
@@ -120,11 +121,11 @@ class ConnectionPool:
         )
 
 
-async def _exchange(conn: Connection, head: bytes, body: bytes) -> Response:
+async def _exchange(conn: Connection, head: bytes, body: Body) -> Response:
     reader, writer = conn
     writer.write(head)
-    if body:
-        writer.write(body)
+    for part in body:
+        writer.write(part)
     await writer.drain()
     try:
         raw = await reader.readuntil(b"\r\n\r\n")

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from gateway.backends import BackendUnavailable, CallOutcome, KServeBackend
 from gateway.config import ModelRoute, ModelSettings
 from gateway.features import FeatureSource, FeatureStore, UserFeatures
+from gateway.http1 import Body
 from gateway.kserve import InferRequest, encode_request
 from gateway.observability import Metrics, Stopwatch
 from gateway.ranking import rule_based, top_k
@@ -132,7 +133,7 @@ class Pipeline:
         route: ModelRoute,
         model: ModelSettings,
         request: InferRequest,
-        body: bytes,
+        body: Body,
         headers: Mapping[str, str],
         deadline: float,
         watch: Stopwatch,

@@ -179,9 +179,10 @@ def personal_data_single_region_keys(stack: StackView, _: Settings) -> Iterator[
             continue  # keys themselves: kms-personal-key-single-region and below
         for reference in _key_references(holder.props):
             if multi_region_key(reference) or reference in multi:
+                whose = "" if holder is data else f" of {data.label}"
                 yield Violation(
-                    f"{holder.label} encrypts personal data of {data.label} with the "
-                    f"multi-Region key {reference}: use the jurisdiction's single-Region key.",
+                    f"{holder.label} encrypts personal data{whose} with the multi-Region key "
+                    f"{reference}: use the jurisdiction's single-Region key.",
                     holder.urn,
                 )
     personal_keys = {

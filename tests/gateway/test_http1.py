@@ -68,7 +68,9 @@ def test_keep_alive_reuses_one_connection_and_sends_the_body() -> None:
 
     async def scenario(pool: ConnectionPool) -> None:
         for _ in range(3):
-            response = await pool.request("POST", "/x", b"payload", {"x-test": "1"})
+            response = await pool.request(
+                "POST", "/x", [b"pay", memoryview(b"load")], {"x-test": "1"}
+            )
             assert (response.status, response.body) == (200, b"hello")
 
     run(server, scenario)
@@ -146,9 +148,9 @@ def test_cancelled_request_never_leaves_its_connection_for_reuse() -> None:
     async def scenario(pool: ConnectionPool) -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
-                await pool.request("POST", "/", b"x")
+                await pool.request("POST", "/", [b"x"])
         server.silent = False
-        assert (await pool.request("POST", "/", b"y")).status == 200
+        assert (await pool.request("POST", "/", [b"y"])).status == 200
 
     run(server, scenario)
     assert server.connections == 2

@@ -261,9 +261,11 @@ def test_protocol_errors_say_what_is_wrong(header: dict, payload: bytes, message
 
 def test_outbound_request_and_response_round_trip() -> None:
     data = np.ones((1, 2, 3), dtype=np.float32)
-    body, headers = encode_request(
+    parts, headers = encode_request(
         [Tensor("input", "FP32", (1, 2, 3), data.tobytes())], ["p"], "id-1"
     )
+    body = b"".join(parts)
+    assert bytes(parts[-1]) == data.tobytes()  # the tensor is passed on as it came
     parsed = parse_infer_request(body, headers["inference-header-content-length"], SPEC, 4)
     assert parsed.id == "id-1"
     assert parsed.wants_binary("p")
