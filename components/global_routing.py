@@ -181,7 +181,7 @@ class JurisdictionAccelerator(pulumi.ComponentResource):
         self.flow_log_key = RegionalKey(
             f"{stem}-key",
             RegionalKeyArgs(
-                description=f"Global Accelerator flow logs of {plan.name} in {plan.flow_log_bucket}",
+                description=f"Global Accelerator flow logs of {plan.name}",
                 account_id=self._args.account_id,
                 alias=plan.flow_log_bucket,
                 service_statements=[self._log_delivery_key_statement()],
@@ -286,11 +286,11 @@ class JurisdictionAccelerator(pulumi.ComponentResource):
                     bucket_arn, "/", self._plan.flow_log_prefix, "/AWSLogs/", account, "/*"
                 ),
                 "Condition": {
-                    **delivery_conditions,
                     "StringEquals": {
                         "aws:SourceAccount": account,
                         "s3:x-amz-acl": "bucket-owner-full-control",
                     },
+                    "ArnLike": delivery_conditions["ArnLike"],
                 },
             },
             {

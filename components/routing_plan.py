@@ -173,7 +173,9 @@ def _not_int(value: Any) -> bool:
     return isinstance(value, bool) or not isinstance(value, int)
 
 
-def _reject_unknown(raw: Mapping[str, Any], allowed: tuple[str, ...], key: str, source: str) -> None:
+def _reject_unknown(
+    raw: Mapping[str, Any], allowed: tuple[str, ...], key: str, source: str
+) -> None:
     for unknown in sorted(str(k) for k in set(raw) - set(allowed)):
         raise RoutingPlanError(source, f"{key}.{unknown}", f"one of {list(allowed)}")
 
@@ -379,35 +381,34 @@ def _check_config_regions(catalog: RegionCatalog, config: RoutingConfig, source:
 
 def check_plan(plan: RoutingPlan[Any], catalog: RegionCatalog) -> None:
     """The invariants, checked on the finished plan so no future edit can skip them."""
-    where = "routing plan"
-    seen: dict[str, str] = {}
+    _check_each_region_once(plan, catalog)
+    for accelerator in plan.accelerators:
+        _check_one_jurisdiction(accelerator, catalog)
+
+
+def _check_each_region_once(plan: RoutingPlan[Any], catalog: RegionCatalog) -> None:
+    owners: dict[str, list[str]] = {region: [] for region in catalog.names}
     for accelerator in plan.accelerators:
         for region in accelerator.regions:
-            if region in seen:
-                raise RoutingPlanError(
-                    where, region, "a region in exactly one accelerator", [seen[region], accelerator.name]
-                )
-            seen[region] = accelerator.name
-        jurisdictions = {catalog.get(r).jurisdiction for r in accelerator.regions}
-        if jurisdictions != {accelerator.jurisdiction}:
+            owners.setdefault(region, []).append(accelerator.name)
+    for region, names in owners.items():
+        if len(names) != 1:
             raise RoutingPlanError(
-                where,
-                accelerator.name,
-                f"endpoint groups only in {accelerator.jurisdiction} regions",
-                sorted(jurisdictions),
+                "routing plan", region, "a catalog region in exactly one accelerator", names
             )
-        if catalog.get(accelerator.flow_log_region).jurisdiction != accelerator.jurisdiction:
+
+
+def _check_one_jurisdiction(accelerator: AcceleratorPlan[Any], catalog: RegionCatalog) -> None:
+    where, name, own = "routing plan", accelerator.name, accelerator.jurisdiction
+    found = sorted({catalog.get(r).jurisdiction for r in accelerator.regions})
+    if found != [own]:
+        raise RoutingPlanError(where, name, f"endpoint groups only in {own} regions", found)
+    if catalog.get(accelerator.flow_log_region).jurisdiction != own:
+        raise RoutingPlanError(
+            where, f"{name}.flowLogRegion", f"a {own} region", accelerator.flow_log_region
+        )
+    for group in accelerator.endpoint_groups:
+        if not 0 <= group.traffic_dial <= 100:
             raise RoutingPlanError(
-                where,
-                f"{accelerator.name}.flowLogRegion",
-                f"a {accelerator.jurisdiction} region",
-                accelerator.flow_log_region,
+                where, f"{name}.{group.region}", "a dial from 0 to 100", group.traffic_dial
             )
-        for group in accelerator.endpoint_groups:
-            if not 0 <= group.traffic_dial <= 100:
-                raise RoutingPlanError(
-                    where, f"{accelerator.name}.{group.region}", "a dial from 0 to 100", group.traffic_dial
-                )
-    missing = [r for r in catalog.names if r not in seen]
-    if missing:
-        raise RoutingPlanError(where, "accelerators", "every catalog region routed", missing)

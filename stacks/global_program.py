@@ -13,12 +13,25 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.global_routing import (
+    GLOBAL_ACCELERATOR_HOME_REGION,
+    JurisdictionAccelerator,
+    JurisdictionAcceleratorArgs,
+)
 from components.replication import ArtifactReplication, ArtifactReplicationArgs
 from components.replication_plan import ArtifactStoreRef, plan_replication, store_from_export
+from components.routing_plan import (
+    IngressRef,
+    RoutingConfig,
+    ingress_from_export,
+    parse_routing_config,
+    plan_routing,
+)
+from regions.residency import load_policy
 from stacks import naming
 from stacks.providers import aws_provider, in_region
 from stacks.references import regional_reference
-from stacks.settings import GlobalSettings
+from stacks.settings import NAMESPACE, GlobalSettings, config_object, stack_file
 from stacks.tagging import register_default_tags
 
 
@@ -47,6 +60,7 @@ def global_program(settings: GlobalSettings) -> dict[str, Any]:
         "environment": settings.environment,
         "regions": region_summaries(ctx),
         "artifactReplication": artifact_replication(ctx),
+        "accelerators": accelerators(ctx),
     }
 
 
@@ -90,4 +104,63 @@ def artifact_store(region: str, ref: pulumi.StackReference) -> ArtifactStoreRef[
         store.apply(lambda s: s.bucket_name),
         store.apply(lambda s: s.bucket_arn),
         store.apply(lambda s: s.key_arn),
+    )
+
+
+ROUTING_KEY = "routing"
+
+
+def accelerators(ctx: GlobalContext) -> dict[str, Any]:
+    """One Global Accelerator per jurisdiction, each routing only to its own regions' NLBs
+    (``components.routing_plan``); keyed by jurisdiction."""
+    config = routing_config(ctx.settings)
+    if config is None:
+        return {}
+    settings = ctx.settings
+    plan = plan_routing(
+        settings.environment,
+        settings.catalog,
+        load_policy(settings.catalog),
+        config,
+        {region: ingress(settings, region, ref) for region, ref in ctx.references.items()},
+        stack_file(settings.stack),
+    )
+    ga_provider = ctx.provider(GLOBAL_ACCELERATOR_HOME_REGION)
+    account_id = aws.get_caller_identity_output(
+        opts=pulumi.InvokeOutputOptions(provider=ga_provider)
+    ).account_id
+    return {
+        group.jurisdiction: JurisdictionAccelerator(
+            f"accelerator-{group.jurisdiction.lower()}",
+            JurisdictionAcceleratorArgs(
+                plan=group,
+                account_id=account_id,
+                flow_log_provider=ctx.provider(group.flow_log_region),
+            ),
+            opts=in_region(ga_provider),
+        ).exports()
+        for group in plan.accelerators
+    }
+
+
+def routing_config(settings: GlobalSettings) -> RoutingConfig | None:
+    """``inference-mesh:routing``; None when the stack file has no such key, so an
+    environment can be brought up region by region before it gets a global entry point."""
+    if f"{NAMESPACE}:{ROUTING_KEY}" not in settings.raw:
+        pulumi.log.warn(
+            f"{stack_file(settings.stack)} has no {NAMESPACE}:{ROUTING_KEY}: "
+            "no Global Accelerator is declared for this environment"
+        )
+        return None
+    return parse_routing_config(config_object(settings, ROUTING_KEY), stack_file(settings.stack))
+
+
+def ingress(settings: GlobalSettings, region: str, ref: pulumi.StackReference) -> IngressRef[Any]:
+    """The region's NLB as its stack exported it (key ``ingress``, stacks/ingress.py)."""
+    stack = naming.stack_name(settings.environment, region)
+    export = ref.require_output("ingress").apply(lambda e: ingress_from_export(region, stack, e))
+    return IngressRef(
+        region,
+        export.apply(lambda i: i.nlb_arn),
+        export.apply(lambda i: i.health_check_path),
     )
