@@ -91,8 +91,10 @@ _TOP_FIELDS = ("trafficDials", "healthCheck", "flowLogRetentionDays", "flowLogRe
 _HEALTH_FIELDS = ("intervalSeconds", "thresholdCount", "protocol", "port")
 
 
-def parse_routing_config(raw: Mapping[str, Any], source: str) -> RoutingConfig:
+def parse_routing_config(raw: Any, source: str) -> RoutingConfig:
     """Parses the mapping under ``inference-mesh:routing``; ``source`` names the stack file."""
+    if not isinstance(raw, Mapping):
+        raise RoutingPlanError(source, CONFIG_KEY, f"a mapping with {list(_TOP_FIELDS)}", raw)
     _reject_unknown(raw, _TOP_FIELDS, CONFIG_KEY, source)
     return RoutingConfig(
         traffic_dials=_dials(raw.get("trafficDials", {}), source),

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -39,7 +38,7 @@ from gateway.kserve import (
     error_body,
     parse_infer_request,
 )
-from gateway.observability import Metrics, Stopwatch, build_tracer
+from gateway.observability import Metrics, Spans, Stopwatch, build_tracer
 from gateway.pipeline import Answer, Pipeline
 from gateway.residency import Action, AuthError, IdentityResolver, ResidencyError, decide
 
@@ -75,7 +74,7 @@ class Gateway:
         self.config = config
         self.metrics = metrics
         self.resolver = IdentityResolver(config.auth)
-        self.tracer: trace.Tracer = trace.NoOpTracer()
+        self.spans = Spans(None)
         self.pipeline: Pipeline | None = None
         self._inflight = 0
 
@@ -99,7 +98,7 @@ class Gateway:
     async def _infer_traced(
         self, request: Request, name: str, request_id: str, watch: Stopwatch
     ) -> Reply:
-        with self.tracer.start_as_current_span("gateway.infer") as span:
+        with self.spans("gateway.infer") as span:
             span.set_attribute("gateway.request_id", request_id)
             span.set_attribute("gateway.model", name)
             try:
@@ -177,7 +176,7 @@ class Gateway:
         return decision.action, "", None
 
     def _stage(self, stage: str, watch: Stopwatch) -> _Stage:
-        return _Stage(stage, watch, self.metrics, self.tracer)
+        return _Stage(stage, watch, self.metrics, self.spans)
 
     async def _reject(self, request: Request, request_id: str) -> Response:
         # Read the body first: answering while the client still uploads makes its TCP stack
@@ -215,15 +214,13 @@ class Gateway:
 class _Stage:
     """Times a synchronous stage into the stopwatch, the histogram and a span."""
 
-    __slots__ = ("_metrics", "_span", "_stage", "_start", "_tracer", "_watch")
+    __slots__ = ("_metrics", "_span", "_spans", "_stage", "_start", "_watch")
 
-    def __init__(
-        self, stage: str, watch: Stopwatch, metrics: Metrics, tracer: trace.Tracer
-    ) -> None:
-        self._stage, self._watch, self._metrics, self._tracer = stage, watch, metrics, tracer
+    def __init__(self, stage: str, watch: Stopwatch, metrics: Metrics, spans: Spans) -> None:
+        self._stage, self._watch, self._metrics, self._spans = stage, watch, metrics, spans
 
     def __enter__(self) -> None:
-        self._span = self._tracer.start_as_current_span(self._stage)
+        self._span = self._spans(self._stage)
         self._span.__enter__()
         self._start = time.perf_counter()
 
@@ -231,7 +228,7 @@ class _Stage:
         elapsed = time.perf_counter() - self._start
         self._span.__exit__(*exc)  # type: ignore[arg-type]
         self._watch.add(self._stage, elapsed)
-        self._metrics.stage_seconds.labels(self._stage).observe(elapsed)
+        self._metrics.observe_stage(self._stage, elapsed)
 
 
 def _check_requested_outputs(model: ModelSettings, parsed: InferRequest) -> None:
@@ -380,9 +377,9 @@ async def _started(
 ) -> AsyncIterator[None]:
     metrics = gateway.metrics
     if external is not None:
-        tracer, provider = external.get_tracer("gateway"), None
+        spans, provider = Spans(external.get_tracer("gateway")), None
     else:
-        tracer, provider = build_tracer(config.observability)
+        spans, provider = build_tracer(config.observability)
     features = FeatureStore(config.features, make_dynamodb_client(config.features))
     backends = {}
     for name, settings in config.backends.items():
@@ -390,8 +387,8 @@ async def _started(
         metrics.breaker_state.labels(name).set(breaker.state.value)
         backends[name] = KServeBackend(settings, breaker)
     await _warm_up(features, list(backends.values()), config)
-    gateway.tracer = tracer
-    gateway.pipeline = Pipeline(backends, features, metrics, tracer, config.slo_ms / 1000.0)
+    gateway.spans = spans
+    gateway.pipeline = Pipeline(backends, features, metrics, spans, config.slo_ms / 1000.0)
     try:
         yield
     finally:

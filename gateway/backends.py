@@ -30,6 +30,8 @@ class CallOutcome(enum.Enum):
     TIMEOUT = "timeout"
     BUSY = "busy"
     OPEN = "open"
+    NO_BUDGET = "no_budget"
+    """The request's deadline had passed before this link's turn: not tried."""
 
 
 class BackendUnavailable(Exception):  # noqa: N818 - a condition, not a bug

@@ -4,7 +4,7 @@
 onnxruntime KServe v2 backend and the gateway on 127.0.0.1, creates this region's feature
 table, seeds a demo user, prints curl examples and stops everything on Ctrl-C.
 
-Dev tooling only: it needs onnx/onnxruntime/moto, which the gateway image does not ship.
+Dev tooling only: it needs onnxruntime and moto, which the gateway image does not ship.
 """
 
 from __future__ import annotations
@@ -51,53 +51,14 @@ LOCAL_BUDGETS: dict[str, Any] = {
 }
 
 
-def lite_model_path(scratch: Path) -> Path:
-    """The catalog's committed lite model, or a stand-in with its signature built in ``scratch``.
-
-    The stand-in is only for checkouts where the catalog's file has not landed yet.
-    """
-    if COMMITTED_MODEL.is_file():
-        return COMMITTED_MODEL
-    path = scratch / "repository" / LITE_MODEL / "1" / "model.onnx"
-    if not path.is_file():
-        build_stand_in_model(path)
-    return path
-
-
-def build_stand_in_model(path: Path, seed: int = 7) -> Path:
-    """A tiny ONNX model with the catalog's signature: ``input`` FP32 [N,3,224,224] ->
-    ``probabilities`` FP32 [N,1000] (channel means, a dense layer, softmax)."""
-    # Deferred: onnx is a dev dependency, needed only until the catalog's model lands.
-    import onnx  # noqa: PLC0415
-    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
-
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(0.0, 4.0, (INPUT_SHAPE[0], NUM_CLASSES)).astype(np.float32)
-    bias = rng.normal(0.0, 1.0, NUM_CLASSES).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["input"], ["means"], axes=[2, 3], keepdims=0),
-            helper.make_node("MatMul", ["means", "weights"], ["projected"]),
-            helper.make_node("Add", ["projected", "bias"], ["logits"]),
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-        ],
-        "resnet50_lite_stand_in",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *INPUT_SHAPE])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", NUM_CLASSES])],
-        initializer=[
-            numpy_helper.from_array(weights, "weights"),
-            numpy_helper.from_array(bias, "bias"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    (path.parent.parent / "config.pbtxt").write_text(
-        f'name: "{LITE_MODEL}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n', encoding="utf-8"
-    )
-    return path
+def lite_model_path() -> Path:
+    """The catalog's committed lite model (Triton layout, config.pbtxt beside it)."""
+    if not COMMITTED_MODEL.is_file():
+        raise FileNotFoundError(
+            f"{COMMITTED_MODEL} is missing: it is committed with the model catalog "
+            "(model_artifacts/models.yaml says how it is produced)"
+        )
+    return COMMITTED_MODEL
 
 
 def free_port() -> int:
@@ -380,7 +341,7 @@ def local_stack(
         backend_port = free_port()
         backend = start_service(
             "backend",
-            backend_command(backend_port, lite_model_path(workdir), aliases=[PRIMARY_MODEL]),
+            backend_command(backend_port, lite_model_path(), aliases=[PRIMARY_MODEL]),
             f"http://127.0.0.1:{backend_port}",
             workdir,
         )

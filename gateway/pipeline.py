@@ -15,14 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from opentelemetry import trace
 
 from gateway.backends import BackendUnavailable, CallOutcome, KServeBackend
 from gateway.config import ModelRoute, ModelSettings
 from gateway.features import FeatureSource, FeatureStore, UserFeatures
 from gateway.http1 import Body
 from gateway.kserve import InferRequest, encode_request
-from gateway.observability import Metrics, Stopwatch
+from gateway.observability import Metrics, Spans, Stopwatch
 from gateway.ranking import rule_based, top_k
 
 LOG = logging.getLogger("gateway.pipeline")
@@ -54,13 +53,13 @@ class Pipeline:
         backends: Mapping[str, KServeBackend],
         features: FeatureStore,
         metrics: Metrics,
-        tracer: trace.Tracer,
+        spans: Spans,
         slo_s: float,
     ) -> None:
         self._backends = backends
         self._features = features
         self._metrics = metrics
-        self._tracer = tracer
+        self._spans = spans
         self._slo_s = slo_s
 
     async def run(
@@ -74,10 +73,15 @@ class Pipeline:
         """Serves ``request``; ``user_id`` is set only when personal data may be used here."""
         deadline = time.monotonic() + self._slo_s - watch.elapsed()
         pending = self._start_features(user_id, deadline, watch)
-        path, outputs = await self._call_chain(model, request, deadline, watch, request_id)
+        try:
+            path, outputs = await self._call_chain(model, request, deadline, watch, request_id)
+        except BaseException:
+            if isinstance(pending, asyncio.Task):
+                pending.cancel()
+            raise
         features, source = await _settle(pending)
         start = time.perf_counter()
-        with self._tracer.start_as_current_span("postprocess"):
+        with self._spans("postprocess"):
             answer = _postprocess(model, request.batch_size, path, outputs, features)
         watch.add("postprocess", time.perf_counter() - start)
         answer.feature_source = source
@@ -99,11 +103,11 @@ class Pipeline:
         self, user_id: str, deadline: float, watch: Stopwatch
     ) -> FeatureResult:
         start = time.perf_counter()
-        with self._tracer.start_as_current_span("features") as span:
+        with self._spans("features") as span:
             features, source = await self._features.fetch(user_id, deadline - time.monotonic())
             span.set_attribute("features.source", source.value)
         watch.add("features", time.perf_counter() - start)
-        self._metrics.stage_seconds.labels("features").observe(time.perf_counter() - start)
+        self._metrics.observe_stage("features", time.perf_counter() - start)
         self._metrics.feature_reads.labels(source.value).inc()
         return features, source
 
@@ -141,10 +145,10 @@ class Pipeline:
         backend = self._backends[route.backend]
         timeout_s = min(backend.settings.timeout_ms / 1000.0, deadline - time.monotonic())
         if timeout_s <= 0:
-            self._metrics.backend_calls.labels(backend.name, CallOutcome.TIMEOUT.value).inc()
+            self._metrics.backend_calls.labels(backend.name, CallOutcome.NO_BUDGET.value).inc()
             return None
         start = time.perf_counter()
-        with self._tracer.start_as_current_span(f"backend.{path}") as span:
+        with self._spans(f"backend.{path}") as span:
             span.set_attribute("backend.name", backend.name)
             try:
                 outputs = await backend.infer(
@@ -159,7 +163,7 @@ class Pipeline:
         elapsed = time.perf_counter() - start
         if outcome not in (CallOutcome.BUSY, CallOutcome.OPEN):
             watch.add("backend", elapsed)
-        self._metrics.stage_seconds.labels(f"backend_{path}").observe(elapsed)
+        self._metrics.observe_stage(f"backend_{path}", elapsed)
         self._metrics.backend_calls.labels(backend.name, outcome.value).inc()
         return outputs
 

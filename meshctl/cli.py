@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "meshctl.commands.preflight",
     "meshctl.commands.capacity",
     "meshctl.commands.simulate",
+    "meshctl.commands.traffic",
 )
 
 

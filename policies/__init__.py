@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import artifacts, eks, encryption, logging, network, residency, tagging
+from policies import artifacts, eks, encryption, logs, network, residency, tagging
 from policies.rule import Rule, unique
 
 DOMAINS: dict[str, tuple[Rule, ...]] = {
     "encryption": encryption.RULES,
     "network": network.RULES,
-    "logging": logging.RULES,
+    "logging": logs.RULES,
     "eks": eks.RULES,
     "artifacts": artifacts.RULES,
     "residency": residency.RULES,

@@ -6,8 +6,7 @@ from pathlib import Path
 
 # The engine runs this file with the pack directory first on sys.path. The rules live in the
 # ``policies`` package and read the repo's pure data modules (regions/), so the repository
-# root goes there instead; the pack directory must not shadow the standard library either
-# (policies/logging.py).
+# root goes there instead, and the pack's modules stop being importable under bare names.
 _PACK = Path(__file__).resolve().parent
 sys.path[:] = [str(_PACK.parent), *(p for p in sys.path if Path(p or ".").resolve() != _PACK)]
 

@@ -151,8 +151,9 @@ RULES = (
         summary="Enabled S3 replication rules use Replication Time Control (15 minutes) with "
         "replication metrics.",
         industry=(),
-        rationale="No scanner checks RTC; a region serving a model version it has not "
-        "received yet is an outage, and RTC is what bounds the lag and alarms on it.",
+        rationale="No scanner check exists (Checkov and Trivy ignore RTC); a region serving "
+        "a model version it has not received yet is an outage, and RTC bounds the lag and "
+        "alarms on it.",
         types=frozenset({S3_REPLICATION}),
         check=replication_time_control,
     ),

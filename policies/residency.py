@@ -230,9 +230,9 @@ def accelerator_single_jurisdiction(stack: StackView, _: Settings) -> Iterator[V
         found = _accelerator_jurisdictions(stack, accelerator)
         if len(found) > 1:
             yield Violation(
-                f"Accelerator {accelerator.label} spans jurisdictions {sorted(found)}: Global "
-                "Accelerator fails over to any endpoint group, so give each jurisdiction its "
-                "own accelerator (and tag it jurisdiction=<J>).",
+                f"Accelerator {accelerator.label} spans jurisdictions {sorted(found)}, and "
+                "Global Accelerator fails over to any endpoint group: give each jurisdiction "
+                "its own accelerator, tagged jurisdiction=<J>.",
                 accelerator.urn,
             )
 

@@ -67,11 +67,15 @@ SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 
 @dataclass(frozen=True)
 class SystemNodes:
+    """The on-demand CPU node group that runs Karpenter, CoreDNS and the other controllers."""
+
     instance_type: str
+    """An x86 instance type (the AMI type is AL2023 x86_64)."""
     min_size: int
     desired_size: int
     max_size: int
     disk_gib: int
+    """Encrypted gp3 root volume size."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,10 @@ class GpuClusterArgs:
     cluster_name: str
     """EKS cluster name; also the Karpenter discovery tag value on subnets and security group."""
     region: str
+    """The region of the stack's AWS provider (used in ARNs, policies and the kubeconfig)."""
     account_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
+    """The VPC of ``private_subnet_ids``; the node security group lives in it."""
     private_subnet_ids: Sequence[pulumi.Input[str]]
     """One private subnet per availability zone; nodes and control-plane ENIs live here."""
     availability_zones: tuple[str, ...]
@@ -90,14 +96,18 @@ class GpuClusterArgs:
     """From ``components.cluster.pools.plan_gpu_pools``: one per GPU class."""
     system_nodes: SystemNodes
     gpu_disk_gib: int
+    """Root volume of GPU nodes: the AMI, multi-GB inference images and model caches."""
     timing: manifests.NodeTiming
+    """Consolidation delay, node expiry and drain grace period of the GPU pools."""
     endpoint_public_access_cidrs: tuple[str, ...] = ()
     """Networks allowed on the public endpoint. Defaults to none: public endpoint off."""
     log_retention_days: int = 365
+    """Retention of the control-plane log group. Defaults to a year of audit logs."""
     admin_role_arns: tuple[str, ...] = ()
     """IAM roles given cluster-admin through access entries. Defaults to none: only the
     identity that creates the cluster (it must, for the Helm releases of the same update)."""
     ami_release: str = versions.AL2023_AMI_RELEASE
+    """amazon-eks-ami release of the GPU nodes. Defaults to the pinned release."""
     deletion_protection: bool = True
     """EKS deletion protection. Defaults to on."""
     node_tags: Mapping[str, str] = field(default_factory=dict)
@@ -128,23 +138,7 @@ class GpuCluster(pulumi.ComponentResource):
         self._create_admin_access()
         self.k8s_provider = self._create_k8s_provider()
         ready: list[pulumi.Resource] = [self.node_group, *self.addons.values()]
-        self.karpenter = Karpenter(
-            f"{name}-karpenter",
-            KarpenterArgs(
-                cluster_name=args.cluster_name,
-                cluster=self.cluster,
-                region=args.region,
-                account_id=args.account_id,
-                k8s_provider=self.k8s_provider,
-                pools=args.gpu_pools,
-                timing=args.timing,
-                ami_release=args.ami_release,
-                disk_gib=args.gpu_disk_gib,
-                node_tags=args.node_tags,
-                depends_on=ready,
-            ),
-            opts=self._child,
-        )
+        self.karpenter = self._create_karpenter(ready)
         self.nvidia = NvidiaGpu(
             f"{name}-nvidia",
             NvidiaGpuArgs(k8s_provider=self.k8s_provider),
@@ -395,6 +389,26 @@ class GpuCluster(pulumi.ComponentResource):
                 depends_on=[*attachments, *self.addons.values()],
                 custom_timeouts=NODE_GROUP_TIMEOUTS,
             ),
+        )
+
+    def _create_karpenter(self, ready: Sequence[pulumi.Resource]) -> Karpenter:
+        args = self._args
+        return Karpenter(
+            f"{self._name}-karpenter",
+            KarpenterArgs(
+                cluster_name=args.cluster_name,
+                cluster=self.cluster,
+                region=args.region,
+                account_id=args.account_id,
+                k8s_provider=self.k8s_provider,
+                pools=args.gpu_pools,
+                timing=args.timing,
+                ami_release=args.ami_release,
+                disk_gib=args.gpu_disk_gib,
+                node_tags=args.node_tags,
+                depends_on=ready,
+            ),
+            opts=self._child,
         )
 
     # -- add-ons and access ---------------------------------------------------------------

@@ -159,7 +159,9 @@ def gpu_only_placement() -> dict[str, Any]:
     }
 
 
-def karpenter_values(cluster_name: str, queue_name: pulumi.Input[str], region: str) -> dict:
+def karpenter_values(
+    cluster_name: str, queue_name: pulumi.Input[str], region: str
+) -> dict[str, Any]:
     return {
         "settings": {
             "clusterName": cluster_name,

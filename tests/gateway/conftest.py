@@ -27,9 +27,9 @@ GatewayFactory = Callable[..., GatewayHandle]
 
 
 @pytest.fixture(scope="session")
-def lite_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The catalog's committed lite model, or a stand-in until it lands."""
-    return devstack.lite_model_path(tmp_path_factory.mktemp("model"))
+def lite_model() -> Path:
+    """The catalog's committed lite model."""
+    return devstack.lite_model_path()
 
 
 def _start_backend(model: Path, log_dir: Path, name: str) -> devstack.Service:

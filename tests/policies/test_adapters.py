@@ -100,7 +100,8 @@ def test_no_provider_and_no_config_means_no_region(monkeypatch: pytest.MonkeyPat
         view = view_from_args(args("aws:s3/bucket:Bucket", {}))
     finally:
         CONFIG.reset(token)
-    assert view.region is None and view.stack is None
+    assert view.region is None
+    assert view.stack is None
 
 
 def test_rules_ignore_types_they_do_not_judge(engine: None) -> None:
@@ -122,10 +123,12 @@ def test_a_key_that_exists_only_after_up_counts_as_set(engine: None) -> None:
 
 def test_present_and_peek_on_proxies() -> None:
     props = unknown_checking_proxy({"a": {"b": UNKNOWN_STRING_VALUE}, "c": [1, 2]})
-    assert present(props, "a", "b") and present(props, "c")
+    assert present(props, "a", "b")
+    assert present(props, "c")
     assert not present(props, "missing")
     assert peek(props, "a", "b") is None
-    assert get(props, "c", 1) == 2 and get(props, "c", 5) is None
+    assert get(props, "c", 1) == 2
+    assert get(props, "c", 5) is None
 
 
 def test_policy_config_from_the_engine_overrides_defaults(engine: None) -> None:
@@ -138,18 +141,29 @@ def test_policy_config_from_the_engine_overrides_defaults(engine: None) -> None:
 def _stack_resource(type_: str, name: str, outputs: dict[str, Any]) -> PolicyResource:
     urn = f"urn:pulumi:{STACK}::inference-mesh::{type_}::{name}"
     return PolicyResource(
-        type_, unknown_checking_proxy(outputs), urn, name, OPTS, aws_provider("eu-west-1"), None, [], {}
+        type_,
+        unknown_checking_proxy(outputs),
+        urn,
+        name,
+        OPTS,
+        aws_provider("eu-west-1"),
+        None,
+        [],
+        {},
     )
 
 
 def test_stack_rules_read_outputs_and_blame_a_urn(engine: None) -> None:
     vpc = _stack_resource("aws:ec2/vpc:Vpc", "network-vpc", {"id": "vpc-1"})
     view = stack_view_from_args(StackValidationArgs([vpc]))
-    assert view.stack == STACK and view.resources[0].region == "eu-west-1"
+    assert view.stack == STACK
+    assert view.resources[0].region == "eu-west-1"
     rule = RULES_BY_NAME["vpc-flow-logs-enabled"]
     assert isinstance(rule, StackRule)
     reported: list[tuple[str, str | None]] = []
-    rule.policy().validate(StackValidationArgs([vpc]), lambda m, urn=None: reported.append((m, urn)))
+    rule.policy().validate(
+        StackValidationArgs([vpc]), lambda m, urn=None: reported.append((m, urn))
+    )
     assert [urn for _, urn in reported] == [vpc.urn]
     flow_log = _stack_resource(
         "aws:ec2/flowLog:FlowLog", "network-flow-log", {"vpcId": "vpc-1", "trafficType": "ALL"}

@@ -45,7 +45,9 @@ def test_the_pack_has_at_least_forty_rules_in_seven_domains() -> None:
 
 @pytest.mark.parametrize("rule", RULES, ids=_ids(RULES))
 def test_name_is_kebab_case_and_valid_for_crossguard(rule: Rule) -> None:
-    assert KEBAB.match(rule.name) and len(rule.name) <= 100 and rule.name != "all"
+    assert KEBAB.match(rule.name)
+    assert len(rule.name) <= 100
+    assert rule.name != "all"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=_ids(RULES))
@@ -75,7 +77,9 @@ def test_resource_types_are_type_tokens(rule: Rule) -> None:
 def test_crossguard_policies_mirror_the_rules() -> None:
     assert [p.name for p in ALL] == [r.name for r in RULES]
     for policy, rule in zip(ALL, RULES, strict=True):
-        expected = ResourceValidationPolicy if isinstance(rule, ResourceRule) else StackValidationPolicy
+        expected = (
+            ResourceValidationPolicy if isinstance(rule, ResourceRule) else StackValidationPolicy
+        )
         assert isinstance(policy, expected)
         assert isinstance(rule, ResourceRule | StackRule)
         assert policy.description == rule.description

@@ -30,6 +30,10 @@ from tests.policies.harness import (
 
 pytestmark = pytest.mark.slow
 
+INSTRUCTIONS = frozenset(
+    {"add", "create", "give", "name", "pin", "reference", "remove", "restrict", "set", "tag", "use"}
+)
+
 
 def test_every_rule_has_a_violating_case() -> None:
     covered = {case.rule for case in CASES}
@@ -89,5 +93,8 @@ def test_one_changed_field_violates(
 def test_message_says_what_to_change(case: Case, shipped_plans: dict[str, Plan]) -> None:
     plan = mutated_plan(base_plan(case, shipped_plans), case)
     for finding in offline(RULES_BY_NAME[case.rule], plan):
-        # A complete instruction, not just a finding: "... : set ..." / "add ..." / "use ...".
-        assert ": " in finding.message and finding.message.endswith("."), finding.message
+        # What is wrong, then a complete instruction: "<resource> <problem>: set ... ."
+        problem, _, instruction = finding.message.partition(": ")
+        assert problem, finding.message
+        assert instruction.split(" ", 1)[0] in INSTRUCTIONS, finding.message
+        assert finding.message.endswith("."), finding.message

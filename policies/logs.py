@@ -1,8 +1,9 @@
 """Logging: EKS control plane, VPC and Global Accelerator flow logs, S3 access logs, log
 retention, load balancer access logs.
 
-(The module shares its name with the standard library's ``logging`` only inside the
-``policies`` package; ``policies/__main__.py`` keeps the pack directory off ``sys.path``.)
+Not ``logging.py``: the engine starts the pack with its directory first on ``sys.path``
+before any of our code runs, so a ``logging.py`` there would replace the standard library's
+for the SDK itself (tests/policies/test_pack_entry.py loads the pack that way).
 """
 
 from __future__ import annotations
