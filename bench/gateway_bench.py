@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +58,12 @@ class Step:
     rate: float
     duration_s: float
     samples: list[Sample] = field(default_factory=list)
-    failures: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    """Requests without an answer, by exception type."""
     cpu_ms: dict[str, float] = field(default_factory=dict)
     """CPU time (user + system) per answered request, by process."""
+    busy_pct: float = float("nan")
+    """How busy the whole machine was (all cores, kernel and other tenants included)."""
 
     def ok(self) -> list[Sample]:
         """Answered with 200."""
@@ -77,7 +81,8 @@ class Step:
 
     def errors(self) -> int:
         """Connection failures and non-200/429 answers."""
-        return self.failures + sum(1 for s in self.samples if s.status not in (200, 429))
+        unanswered = sum(self.failures.values())
+        return unanswered + sum(1 for s in self.samples if s.status not in (200, 429))
 
     def rejected(self) -> int:
         """429 answers."""
@@ -91,6 +96,11 @@ class Step:
         return counts
 
 
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# uvicorn closes keep-alive connections idle for 5 s; a well-behaved client retires them first.
+IDLE_LIMIT_S = 4.0
+
+
 class Pool:
     """Keep-alive connections to one host, opened on demand up to a bound."""
 
@@ -99,24 +109,36 @@ class Pool:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.size = size
         self.opened = 0
-        self.idle: asyncio.LifoQueue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.LifoQueue()
-        )
+        self.idle: list[tuple[float, Connection]] = []
+        self.released = asyncio.Condition()
 
-    async def acquire(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def acquire(self) -> Connection:
         """An idle connection, a new one, or the next to be released."""
-        if self.idle.empty() and self.opened < self.size:
-            self.opened += 1
-            return await asyncio.open_connection(self.host, self.port, limit=1 << 22)
-        return await self.idle.get()
+        while True:
+            now = time.monotonic()
+            while self.idle:
+                since, conn = self.idle.pop()
+                if now - since < IDLE_LIMIT_S:
+                    return conn
+                conn[1].close()
+                self.opened -= 1
+            if self.opened < self.size:
+                self.opened += 1
+                return await asyncio.open_connection(self.host, self.port, limit=1 << 22)
+            async with self.released:
+                await self.released.wait()
 
-    def release(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    async def release(self, conn: Connection) -> None:
         """Back to the pool."""
-        self.idle.put_nowait(conn)
+        self.idle.append((time.monotonic(), conn))
+        async with self.released:
+            self.released.notify()
 
-    def discard(self) -> None:
+    async def discard(self) -> None:
         """A connection died."""
         self.opened -= 1
+        async with self.released:
+            self.released.notify()
 
 
 async def exchange(
@@ -176,12 +198,13 @@ async def fire(pool: Pool, request: tuple[bytes, bytes], scheduled: float, step:
     conn = await pool.acquire()
     try:
         status, headers, payload = await asyncio.wait_for(exchange(conn, *request), 30)
-    except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+    except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
         conn[1].close()
-        pool.discard()
-        step.failures += 1
+        await pool.discard()
+        kind = type(exc).__name__
+        step.failures[kind] = step.failures.get(kind, 0) + 1
         return
-    pool.release(conn)
+    await pool.release(conn)
     timings = server_timing(headers.get("server-timing"))
     path = None
     if status == 200 and headers.get("content-type", "").startswith("application/json"):
@@ -227,10 +250,20 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 async def measured(processes: dict[str, int | None], run: Awaitable[Step]) -> Step:
     """Runs a step and records each process's CPU per answered request."""
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    busy, total = machine_ticks()
     step = await run
+    busy_after, total_after = machine_ticks()
+    step.busy_pct = 100.0 * (busy_after - busy) / max(1, total_after - total)
     answered = max(1, len(step.samples))
     step.cpu_ms = {
         name: (cpu_seconds(pid) - before[name]) * 1000 / answered for name, pid in processes.items()
@@ -248,9 +281,11 @@ def report(step: Step, label: str) -> None:
         f" {step.errors():6d} {step.rejected():5d}  {step.paths()}",
         flush=True,
     )
+    if step.failures:
+        print(f"{'':>9} unanswered: {step.failures}", flush=True)
     if step.cpu_ms:
         cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in step.cpu_ms.items())
-        print(f"{'':>9} CPU ms per request: {cpu}", flush=True)
+        print(f"{'':>9} CPU ms per request: {cpu}; machine {step.busy_pct:.0f}% busy", flush=True)
 
 
 def seed_users(stack: devstack.Stack, count: int) -> list[str]:

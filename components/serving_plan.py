@@ -497,12 +497,25 @@ def gateway_config(
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes multi-line strings (the PEM key) as literal blocks, the way people write them."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
 def render_gateway_config(document: Mapping[str, Any]) -> str:
     header = "# Rendered by components/serving_plan.py from the stack config; do not edit.\n"
-    return header + yaml.safe_dump(dict(document), sort_keys=False, width=100)
+    body = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, width=100)
+    return header + body
 
 
 def config_map_name(stem: str, content: str) -> str:
     """A name that changes with the content, so a config change replaces the ConfigMap and
-    rolls the Deployment (an in-place edit would reach running pods never)."""
+    rolls the Deployment: the gateway reads its config once, at start."""
     return f"{stem}-{hashlib.sha256(content.encode()).hexdigest()[:10]}"

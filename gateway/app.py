@@ -43,8 +43,10 @@ from gateway.pipeline import Answer, Pipeline
 from gateway.residency import Action, AuthError, IdentityResolver, ResidencyError, decide
 
 LOG = logging.getLogger("gateway.access")
+LIFECYCLE = logging.getLogger("gateway")
 REQUEST_ID = re.compile(r"^[\w.:-]{1,64}$")
 DERIVED_OUTPUTS = ("top_classes", "top_scores")
+UNKNOWN_MODEL = "_unknown"
 JSON = "application/json"
 
 
@@ -187,7 +189,9 @@ class Gateway:
         response.headers["retry-after"] = str(self.config.server.retry_after_s)
         return response
 
-    def _account(self, model: str, request_id: str, reply: Reply, watch: Stopwatch) -> None:
+    def _account(self, name: str, request_id: str, reply: Reply, watch: Stopwatch) -> None:
+        # Model names come from the URL: only configured ones become label values.
+        model = name if name in self.config.models else UNKNOWN_MODEL
         total = watch.elapsed()
         code = reply.response.status_code
         personalised = "true" if reply.personalised else "false"
@@ -406,10 +410,12 @@ async def _warm_up(
     # Failures are only logged: the gateway serves degraded answers rather than not at all.
     results = await asyncio.gather(features.warm_up(), *(b.warm_up() for b in backends))
     if not results[0]:
-        LOG.warning("feature table %s not reachable at start", config.features.table)
+        LIFECYCLE.warning("feature table %s not reachable at start", config.features.table)
     for backend, ok in zip(backends, results[1:], strict=True):
         if not ok:
-            LOG.warning("backend %s (%s) not ready at start", backend.name, backend.settings.url)
+            LIFECYCLE.warning(
+                "backend %s (%s) not ready at start", backend.name, backend.settings.url
+            )
 
 
 def _metadata(model: ModelSettings) -> dict[str, Any]:

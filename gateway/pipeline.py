@@ -30,7 +30,7 @@ PATH_FALLBACK = "cpu-fallback"
 PATH_RULES = "rule-based"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
     """What served the request and what it produced."""
 
@@ -82,9 +82,10 @@ class Pipeline:
         features, source = await _settle(pending)
         start = time.perf_counter()
         with self._spans("postprocess"):
-            answer = _postprocess(model, request.batch_size, path, outputs, features)
-        watch.add("postprocess", time.perf_counter() - start)
-        answer.feature_source = source
+            answer = _postprocess(model, request.batch_size, path, outputs, features, source)
+        elapsed = time.perf_counter() - start
+        watch.add("postprocess", elapsed)
+        self._metrics.observe_stage("postprocess", elapsed)
         return answer
 
     def _start_features(
@@ -184,6 +185,7 @@ def _postprocess(
     path: str,
     outputs: Mapping[str, np.ndarray] | None,
     features: UserFeatures | None,
+    source: FeatureSource | None,
 ) -> Answer:
     personal = features if features is not None and not features.is_default else None
     if outputs is None:
@@ -196,7 +198,7 @@ def _postprocess(
     return Answer(
         path=path,
         personalised=personal is not None,
-        feature_source=None,
+        feature_source=source,
         classes=classes,
         scores=scores,
         model_outputs=outputs or {},

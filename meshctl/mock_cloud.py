@@ -315,6 +315,15 @@ def _target_group(physical: str, inputs: dict[str, Any], region: str, _: str) ->
     return arn, {"arn": arn, "name": physical}
 
 
+def _listener(physical: str, inputs: dict[str, Any], region: str, name: str) -> tuple[str, dict]:
+    # A listener's ARN extends its load balancer's: listener/net/<lb name>/<lb id>/<id>.
+    balancer = str(inputs.get("loadBalancerArn") or "")
+    if ":loadbalancer/" not in balancer:
+        return physical, {}
+    arn = f"{balancer.replace(':loadbalancer/', ':listener/', 1)}/{_digest(name, length=16)}"
+    return arn, {"arn": arn}
+
+
 def _accelerator(physical: str, inputs: dict[str, Any], region: str, name: str) -> tuple[str, dict]:
     ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"accelerator/{name}"))
     arn = f"arn:aws:globalaccelerator::{ACCOUNT_ID}:accelerator/{ident}"
@@ -408,6 +417,7 @@ _AWS_OUTPUTS: dict[str, Any] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:lb/listener:Listener": _listener,
     "aws:globalaccelerator/accelerator:Accelerator": _accelerator,
     "aws:globalaccelerator/listener:Listener": _ga_child("listener"),
     "aws:globalaccelerator/endpointGroup:EndpointGroup": _ga_child("endpoint-group"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from policies.rule import ConfigKey
 from regions.catalog import RegionCatalog, load_catalog
 from regions.instance_types import INSTANCE_TYPES
 from regions.residency import ResidencyPolicy, allowed_regions, load_policy
@@ -48,10 +49,13 @@ def family(instance_type: str) -> str:
     return instance_type.split(".", 1)[0]
 
 
+KNOWN_FAMILIES: dict[str, bool] = {t.family: t.is_gpu for t in INSTANCE_TYPES.values()}
+"""Family -> whether it carries GPUs, for the families regions/instance_types.py knows."""
+
+
 def is_gpu_family(name: str) -> bool:
-    known = {t.family: t.is_gpu for t in INSTANCE_TYPES.values()}
-    if name in known:
-        return known[name]
+    if name in KNOWN_FAMILIES:
+        return KNOWN_FAMILIES[name]
     return name[:1] in GPU_CATEGORIES
 
 
@@ -63,6 +67,13 @@ def allowed_gpu_families(region: str | None) -> frozenset[str]:
     return frozenset(family(t) for t in spec.gpu_candidates)
 
 
-def allowed_gpu_types(region: str | None) -> frozenset[str]:
-    spec = next((r for r in catalog() if r.region == region), None)
-    return frozenset(spec.gpu_candidates) if spec else frozenset()
+ALLOWED_JURISDICTIONS = ConfigKey(
+    "allowedJurisdictions",
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": catalog_jurisdictions(),
+        "description": "Jurisdictions the mesh serves: the values the jurisdiction tag may "
+        "take, and whose personal data it may hold (default: the region catalog's).",
+    },
+)

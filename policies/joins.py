@@ -13,7 +13,16 @@ from typing import Any
 from policies import facts
 from policies.props import bucket_name, get, is_list, text
 from policies.rule import ResourceView, StackView
-from policies.tokens import ACCELERATOR, FLOW_LOG, S3_BUCKETS, S3_LOGGING, STACK_REFERENCE
+from policies.tokens import (
+    ACCELERATOR,
+    FLOW_LOG,
+    LOAD_BALANCERS,
+    S3_BUCKETS,
+    S3_LOGGING,
+    STACK_REFERENCE,
+)
+
+LB_LOG_KINDS = ("accessLogs", "connectionLogs")
 
 
 def bucket_ids(bucket: ResourceView) -> set[str]:
@@ -33,7 +42,9 @@ def attached_to_buckets(stack: StackView, types: frozenset[str]) -> dict[str, li
     return found
 
 
-def configs_of(bucket: ResourceView, attached: Mapping[str, list[ResourceView]]) -> list[Any]:
+def configs_of(
+    bucket: ResourceView, attached: Mapping[str, list[ResourceView]]
+) -> list[ResourceView]:
     return [c for name in bucket_ids(bucket) for c in attached.get(name, [])]
 
 
@@ -43,8 +54,11 @@ def find_bucket(stack: StackView, reference: Any) -> ResourceView | None:
 
 
 def log_destinations(stack: StackView) -> set[str]:
-    """Buckets that receive logs: S3 access-log targets, flow-log and accelerator buckets."""
+    """Buckets that receive logs: S3 access-log targets, VPC and accelerator flow-log
+    buckets, load balancer access- and connection-log buckets."""
     names = {bucket_name(c.props.get("targetBucket")) for c in stack.of_type(*S3_LOGGING)}
+    for balancer in stack.of_type(*LOAD_BALANCERS):
+        names |= {text(get(balancer.props, kind, "bucket")) for kind in LB_LOG_KINDS}
     for flow_log in stack.of_type(FLOW_LOG):
         if text(flow_log.props.get("logDestinationType")) == "s3":
             names.add(bucket_name(text(flow_log.props.get("logDestination")).split("/")[0]))

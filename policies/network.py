@@ -44,6 +44,17 @@ WORLD_INGRESS_PORTS = ConfigKey(
         "with client-IP preservation delivers client addresses to the load balancer).",
     },
 )
+TLS_PASSTHROUGH_PORTS = ConfigKey(
+    "tlsPassthroughPorts",
+    {
+        "type": "array",
+        "items": {"type": "integer"},
+        "default": [HTTPS],
+        "description": "Ports where a TCP listener passes TLS through to targets that "
+        "terminate it (NLBs behind Global Accelerator with client-IP preservation, which "
+        "rules out TLS listeners).",
+    },
+)
 STRONG_TLS_POLICIES = ConfigKey(
     "allowedSslPolicyPrefixes",
     {
@@ -204,16 +215,28 @@ def _redirects_to_https(listener: Mapping[str, Any]) -> bool:
     )
 
 
-def lb_listener_tls(view: ResourceView, _: Settings) -> Iterator[str]:
+def _tls_passthrough(listener: Mapping[str, Any], ports: set[float]) -> bool:
+    # Global Accelerator cannot preserve client IPs through an NLB with a TLS listener, so
+    # the NLB forwards TCP on the TLS port and the gateway terminates TLS itself. The pack
+    # cannot see what the targets speak: the port is the declared contract.
+    return text(listener.get("protocol")).upper() == "TCP" and number(listener.get("port")) in ports
+
+
+def lb_listener_tls(view: ResourceView, settings: Settings) -> Iterator[str]:
     protocol = text(view.props.get("protocol")).upper()
     if protocol in ("HTTPS", "TLS"):
         return
     if protocol == "HTTP" and _redirects_to_https(view.props):
         return
+    passthrough = {float(p) for p in settings["tlsPassthroughPorts"]}
+    if _tls_passthrough(view.props, passthrough):
+        return
     yield (
         f"Listener {view.label} accepts {protocol or 'unspecified protocol'} traffic "
-        "without TLS: use protocol 'TLS' (NLB) or 'HTTPS' (ALB) with certificate_arn, or "
-        "make an HTTP listener redirect to HTTPS."
+        f"on port {view.props.get('port')} without TLS: use protocol 'TLS' (NLB) or "
+        "'HTTPS' (ALB) with certificate_arn, pass TLS through on port "
+        f"{sorted(int(p) for p in passthrough)} with protocol 'TCP', or make an HTTP "
+        "listener redirect to HTTPS."
     )
 
 
@@ -327,10 +350,12 @@ RULES = (
     ),
     ResourceRule(
         name="lb-listener-tls",
-        summary="Load balancer listeners terminate TLS (HTTPS or TLS), or redirect HTTP to HTTPS.",
+        summary="Load balancer listeners terminate TLS (HTTPS or TLS), pass it through as "
+        "TCP on the TLS port (443), or redirect HTTP to HTTPS.",
         industry=("CKV_AWS_2", "CKV2_AWS_20", "AVD-AWS-0054", "CIS EKS 5.4.5"),
         types=LB_LISTENERS,
         check=lb_listener_tls,
+        config=(TLS_PASSTHROUGH_PORTS,),
     ),
     ResourceRule(
         name="lb-listener-tls-policy",

@@ -15,15 +15,17 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policies import RULES
+from policies import DOMAINS, RULES
 from policies.rule import ResourceRule, ResourceView, Rule, StackRule, StackView
+from regions.catalog import CatalogError
 
 PACK_WIDE = "all"
 """The config key Pulumi reads as the enforcement level of every policy."""
 
 
-class PolicyInputError(ValueError):
-    """A plan or config file cannot be used; the message names the file and the field."""
+class PolicyInputError(CatalogError):
+    """A plan or config file cannot be used; the message names the file, the field and what
+    was expected, like every input error of the repository."""
 
 
 @dataclass(frozen=True)
@@ -57,43 +59,43 @@ def load_config(path: Path, rules: Sequence[Rule] = RULES) -> PackConfig:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise PolicyInputError(f"{path}: expected a readable JSON policy config: {exc}") from None
+        raise PolicyInputError(
+            path, "(document)", "a readable JSON policy config", str(exc)
+        ) from None
     return parse_config(document, str(path), rules)
 
 
 def parse_config(document: Any, source: str, rules: Sequence[Rule] = RULES) -> PackConfig:
     if not isinstance(document, dict):
-        raise PolicyInputError(f"{source}: expected a JSON object keyed by policy name")
+        raise PolicyInputError(source, "(document)", "a JSON object keyed by policy name")
     by_name = {rule.name: rule for rule in rules}
     settings: dict[str, dict[str, Any]] = {}
     levels: dict[str, EnforcementLevel] = {}
     for name, value in document.items():
         if name != PACK_WIDE and name not in by_name:
-            raise PolicyInputError(f"{source}: field '{name}': expected a policy of the pack")
+            raise PolicyInputError(source, name, "the name of a policy of the pack")
         entry = {"enforcementLevel": value} if isinstance(value, str) else value
         if not isinstance(entry, dict):
-            raise PolicyInputError(
-                f"{source}: field '{name}': expected an enforcement level or an object"
-            )
+            raise PolicyInputError(source, name, "an enforcement level or an object", value)
         if "enforcementLevel" in entry:
-            levels[name] = _level(entry["enforcementLevel"], f"{source}: field '{name}'")
+            levels[name] = _level(entry["enforcementLevel"], source, f"{name}.enforcementLevel")
         properties = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         known = {key.name for key in by_name[name].config} if name in by_name else set()
         unknown = sorted(set(properties) - known)
         if unknown:
             raise PolicyInputError(
-                f"{source}: field '{name}.{unknown[0]}': expected one of {sorted(known)}"
+                source, f"{name}.{unknown[0]}", f"a setting of the policy: {sorted(known)}"
             )
         settings[name] = properties
     return PackConfig(settings, levels)
 
 
-def _level(value: Any, where: str) -> EnforcementLevel:
+def _level(value: Any, source: str, field: str) -> EnforcementLevel:
     try:
         return EnforcementLevel(value)
     except ValueError:
         allowed = [level.value for level in EnforcementLevel]
-        raise PolicyInputError(f"{where}: expected one of {allowed}, got {value!r}") from None
+        raise PolicyInputError(source, field, f"one of {allowed}", value) from None
 
 
 # -- plans -----------------------------------------------------------------------------------
@@ -106,7 +108,7 @@ def load_plan(path: Path) -> dict[str, Any] | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise PolicyInputError(f"{path}: expected a readable plan file: {exc}") from None
+        raise PolicyInputError(path, "(document)", "a readable plan file", str(exc)) from None
     return document if is_plan(document) else None
 
 
@@ -213,3 +215,29 @@ def check_files(paths: Iterable[Path], config: PackConfig | None = None) -> Repo
         report.stacks.append(str(plan["stack"]))
         report.findings += check_plan(plan, config)
     return report
+
+
+# -- the rule list ---------------------------------------------------------------------------
+def rule_rows() -> list[dict[str, str]]:
+    """One row per rule, in pack order: for ``meshctl policy list`` and policies/README.md."""
+    return [
+        {
+            "rule": rule.name,
+            "domain": domain,
+            "scope": "stack" if isinstance(rule, StackRule) else "resource",
+            "level": rule.enforcement.value,
+            "mirrors": ", ".join(rule.industry) or "(none: see the rule's description)",
+            "summary": rule.summary,
+        }
+        for domain, rules in DOMAINS.items()
+        for rule in rules
+    ]
+
+
+def rules_markdown() -> str:
+    lines = ["| rule | domain | scope | level | mirrors |", "|---|---|---|---|---|"]
+    lines += [
+        f"| `{r['rule']}` | {r['domain']} | {r['scope']} | {r['level']} | {r['mirrors']} |"
+        for r in rule_rows()
+    ]
+    return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from policies import facts, joins
 from policies.props import (
     arn_region,
     bucket_name,
+    flag,
     get,
     is_list,
     is_personal,
@@ -49,16 +50,6 @@ from policies.tokens import (
     S3_REPLICATION,
 )
 
-ALLOWED_JURISDICTIONS = ConfigKey(
-    "allowedJurisdictions",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": facts.catalog_jurisdictions(),
-        "description": "Jurisdictions the mesh may hold personal data of (default: those of "
-        "the region catalog).",
-    },
-)
 MAX_RETENTION = ConfigKey(
     "maxRetentionDays",
     {
@@ -153,7 +144,7 @@ def _key_references(value: Any) -> Iterator[str]:
 def _multi_region_keys(stack: StackView) -> set[str]:
     ids: set[str] = set()
     for key in stack.of_type(KMS_KEY):
-        if key.props.get("multiRegion") is True:
+        if flag(key.props.get("multiRegion")) is True:
             ids |= {text(key.props.get(f)) for f in ("arn", "keyId", "id")} - {""}
     return ids
 
@@ -303,7 +294,7 @@ RULES = (
         industry=("Control Tower GRREGIONDENY (tag-scoped regional boundary)",),
         types=None,
         check=personal_data_in_jurisdiction,
-        config=(ALLOWED_JURISDICTIONS,),
+        config=(facts.ALLOWED_JURISDICTIONS,),
         severity=Severity.CRITICAL,
     ),
     StackRule(

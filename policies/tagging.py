@@ -79,15 +79,6 @@ GLOBAL_EXEMPT_TAGS = ConfigKey(
         "hold personal data: the global layer serves every jurisdiction.",
     },
 )
-ALLOWED_JURISDICTIONS = ConfigKey(
-    "allowedJurisdictions",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": facts.catalog_jurisdictions(),
-        "description": "Values the jurisdiction tag may take (default: the catalog's).",
-    },
-)
 
 
 def _taggable(view: ResourceView) -> bool:
@@ -167,6 +158,6 @@ RULES = (
         "(aws:RequestTag/DataResidency) of AWS prescriptive guidance.",
         types=None,
         check=jurisdiction_tag_valid,
-        config=(ALLOWED_JURISDICTIONS,),
+        config=(facts.ALLOWED_JURISDICTIONS,),
     ),
 )

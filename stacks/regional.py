@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.network import Network, NetworkArgs
-from stacks import artifacts, cluster, features, images
+from stacks import artifacts, cluster, features, images, ingress, serving
 from stacks.context import RegionalContext
 from stacks.providers import aws_provider, in_region
 from stacks.settings import NatGateways, RegionalSettings
@@ -77,4 +77,6 @@ REGIONAL_BUILDERS: list[tuple[str, RegionalBuilder]] = [
     ("artifacts", artifacts.build),
     ("images", images.build),
     ("features", features.build),
+    ("serving", serving.build),
+    ("ingress", ingress.build),
 ]

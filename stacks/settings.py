@@ -196,5 +196,8 @@ CONFIG_KEYS: tuple[str, ...] = (
     "artifacts",
     "features",
     "cluster",
+    "routing",
+    "serving",
+    "ingress",
 )
 """Every ``inference-mesh:`` key a stack file may set; meshctl plan rejects any other."""

@@ -1,7 +1,8 @@
-"""``meshctl policy check PLAN.json...``: the CrossGuard pack's rules over offline plans.
+"""``meshctl policy check PLAN.json...``: the CrossGuard pack's rules over offline plans;
+``meshctl policy list``: the rules themselves.
 
-Exit codes: 0 no mandatory violation (advisory findings are shown), 1 one or more mandatory
-violations, 2 a plan or config file could not be used.
+Exit codes of ``check``: 0 no mandatory violation (advisory findings are shown), 1 one or more
+mandatory violations, 2 a plan or config file (or the region catalog) could not be used.
 """
 
 from __future__ import annotations
@@ -9,16 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshctl.output import add_json_argument, print_json, print_table
-from policies.offline import (
-    Finding,
-    PackConfig,
-    PolicyInputError,
-    Report,
-    check_files,
-    load_config,
-)
+from regions.catalog import CatalogError
+
+if TYPE_CHECKING:
+    from policies.offline import Finding, Report
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
 
@@ -50,13 +48,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_json_argument(check)
     check.set_defaults(handler=run_check)
+    listing = actions.add_parser(
+        "list", help="list the pack's rules: domain, scope, level, the checks they mirror"
+    )
+    listing.add_argument(
+        "--markdown", action="store_true", help="print the Markdown table of policies/README.md"
+    )
+    add_json_argument(listing)
+    listing.set_defaults(handler=run_list)
 
 
 def run_check(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config) if args.config else PackConfig()
-        report = check_files(args.plans, config)
-    except PolicyInputError as exc:
+        report = _check(args.plans, args.config)
+    except CatalogError as exc:  # a bad plan or config file too (PolicyInputError)
         print(f"meshctl policy check: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not report.stacks:
@@ -69,6 +74,30 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         _print(report)
     return EXIT_VIOLATIONS if report.mandatory else EXIT_CLEAN
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from policies.offline import rule_rows, rules_markdown  # noqa: PLC0415
+
+    if args.json:
+        print_json(rule_rows())
+    elif args.markdown:
+        print(rules_markdown(), end="")
+    else:
+        columns = ["rule", "domain", "scope", "level", "mirrors"]
+        print_table(
+            "Policy pack inference-mesh", columns, [[r[c] for c in columns] for r in rule_rows()]
+        )
+    return EXIT_CLEAN
+
+
+def _check(plans: list[Path], config_file: Path | None) -> Report:
+    # Imported here: the pack pulls in the Pulumi SDKs, which other commands do not need,
+    # and reads the region catalog, whose errors this command reports.
+    from policies.offline import PackConfig, check_files, load_config  # noqa: PLC0415
+
+    config = load_config(config_file) if config_file else PackConfig()
+    return check_files(plans, config)
 
 
 def _print(report: Report) -> None:

@@ -166,6 +166,9 @@ def test_unknown_model_is_404(eu_gateway: GatewayHandle) -> None:
 
     assert response.status_code == 404
     assert "'gpt-9' (version None) is not served here" in response.json()["error"]
+    # A client-chosen name never becomes a metric label (unbounded cardinality).
+    assert eu_gateway.metric("gateway_requests_total", model="_unknown", code="404") >= 1
+    assert eu_gateway.metric("gateway_requests_total", model="gpt-9") == 0
 
 
 def _claims(**changes: object) -> dict[str, object]:

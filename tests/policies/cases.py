@@ -2,8 +2,8 @@
 
 The unchanged plan must pass the rule and the changed one must not; ``test_rules`` runs each
 case offline and through the CrossGuard adapter. A rule without a case fails the suite.
-Cases marked ``fixtures=`` add FIXTURE resources (harness.FIXTURES) for kinds that no shipped
-stack declares; the change is still one field of one resource.
+Cases marked ``fixtures=`` add FIXTURE resources (harness.FIXTURES) for what no shipped stack
+declares; the change is still one field of one resource.
 """
 
 from __future__ import annotations
@@ -172,6 +172,13 @@ CASES: tuple[Case, ...] = (
         setp("ingress.2.cidrBlocks", ["0.0.0.0/0"]),
     ),
     Case(
+        "security-group-no-world-ingress",
+        REGIONAL,
+        SG,
+        "ingress-nlb-sg",
+        setp("ingress.0.toPort", 8443),
+    ),
+    Case(
         "default-security-group-closed",
         REGIONAL,
         DEFAULT_SG,
@@ -210,19 +217,17 @@ CASES: tuple[Case, ...] = (
         "lb-listener-tls",
         REGIONAL,
         LISTENER,
-        "serving-nlb-tls",
-        setp("protocol", "TCP"),
-        fixtures="nlb",
+        "ingress-tls",
+        setp("protocol", "HTTP"),
     ),
     Case(
         "lb-listener-tls-policy",
         REGIONAL,
         LISTENER,
-        "serving-nlb-tls",
+        "ingress-tls",
         setp("sslPolicy", "ELBSecurityPolicy-2016-08"),
-        fixtures="nlb",
     ),
-    Case("lb-internal", REGIONAL, LB, "serving-nlb", setp("internal", False), fixtures="nlb"),
+    Case("lb-internal", REGIONAL, LB, "ingress-nlb", setp("internal", False)),
     Case(
         "s3-public-access-block-complete",
         REGIONAL,
@@ -267,7 +272,6 @@ CASES: tuple[Case, ...] = (
         ACCELERATOR,
         "accelerator-eu",
         setp("attributes.flowLogsEnabled", False),
-        fixtures="accelerator",
     ),
     Case(
         "s3-bucket-access-logging",
@@ -288,9 +292,8 @@ CASES: tuple[Case, ...] = (
         "lb-access-logs",
         REGIONAL,
         LB,
-        "serving-nlb",
+        "ingress-nlb",
         setp("accessLogs.enabled", False),
-        fixtures="nlb",
     ),
     # -- EKS and nodes ---------------------------------------------------------------------------
     Case(
@@ -466,7 +469,6 @@ CASES: tuple[Case, ...] = (
         ENDPOINT_GROUP,
         "accelerator-eu-eu-central-1",
         setp("endpointGroupRegion", "us-east-1"),
-        fixtures="accelerator",
         blames="accelerator-eu",
     ),
     Case(
@@ -475,13 +477,19 @@ CASES: tuple[Case, ...] = (
         ACCELERATOR,
         "accelerator-eu",
         setp("attributes.flowLogsS3Bucket", "inference-mesh-prod-us-east-1-ga-flow-logs"),
-        fixtures="accelerator",
     ),
     Case(
         "flow-log-destinations-personal",
         REGIONAL,
         LOG_GROUP,
         "network-flow-logs",
+        setp("tags.data-classification", "internal"),
+    ),
+    Case(
+        "flow-log-destinations-personal",
+        GLOBAL,
+        BUCKET,
+        "accelerator-eu-flow-logs",
         setp("tags.data-classification", "internal"),
     ),
     Case(

@@ -3,8 +3,8 @@ CrossGuard engine calls a policy (``unknown_checking_proxy`` props, ``PolicyReso
 the provider as a ``PolicyProviderResource``, ``PULUMI_STACK`` and ``aws:region`` config).
 
 A *case* takes a real resource from a shipped plan and changes one field of it. Fixture
-resources (``FIXTURES``) stand in only for kinds no shipped stack declares; they get their
-ids and outputs from the same mock cloud the offline plan uses.
+resources (``FIXTURES``) stand in only for what no shipped stack declares; they get their ids
+and outputs from the same mock cloud the offline plan uses.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def crossguard_stack(rule: StackRule, plan: Plan) -> list[tuple[str, str | None]
 
 # -- fixture resources ---------------------------------------------------------------------------
 def fixture_resource(plan: Plan, type_: str, name: str, inputs: dict[str, Any]) -> Resource:
-    """A FIXTURE resource shaped like a plan resource, for a kind no shipped stack declares:
+    """A FIXTURE resource shaped like a plan resource, for what no shipped stack declares:
     the stack's AWS provider, and outputs from the offline plan's mock cloud."""
     provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:aws")
     reference = f"{provider['urn']}::{provider['id']}"
@@ -225,106 +225,6 @@ def fixture_resource(plan: Plan, type_: str, name: str, inputs: dict[str, Any]) 
         "outputs": _plain(outputs),
         "fixture": True,
     }
-
-
-def _stack_tags(plan: Plan) -> dict[str, str]:
-    vpcs = [r for r in plan["resources"] if r["type"] == "aws:ec2/vpc:Vpc"]
-    if vpcs:
-        return {k: v for k, v in vpcs[0]["props"]["tags"].items() if k != "Name"}
-    role = next(r for r in plan["resources"] if r["type"] == "aws:iam/role:Role")
-    return dict(role["props"]["tags"])
-
-
-def network_load_balancer(plan: Plan) -> list[Resource]:
-    """FIXTURE: the regional NLB that Global Accelerator fronts (serving is not built yet)."""
-    tags = _stack_tags(plan)
-    subnets = [
-        r["outputs"]["id"]
-        for r in plan["resources"]
-        if r["type"] == "aws:ec2/subnet:Subnet" and "private" in r["name"]
-    ]
-    prefix = f"inference-mesh-{plan['stack']}"
-    lb = fixture_resource(
-        plan,
-        "aws:lb/loadBalancer:LoadBalancer",
-        "serving-nlb",
-        {
-            "name": f"{prefix}-nlb"[:32],
-            "loadBalancerType": "network",
-            "internal": True,
-            "subnets": subnets,
-            "enableCrossZoneLoadBalancing": True,
-            "enableDeletionProtection": True,
-            "accessLogs": {"bucket": f"{prefix}-lb-logs", "enabled": True},
-            "tags": tags,
-        },
-    )
-    listener = fixture_resource(
-        plan,
-        "aws:lb/listener:Listener",
-        "serving-nlb-tls",
-        {
-            "loadBalancerArn": lb["outputs"]["arn"],
-            "port": 443,
-            "protocol": "TLS",
-            "certificateArn": f"arn:aws:acm:{lb['region']}:123456789012:certificate/fixture",
-            "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-            "defaultActions": [{"type": "forward", "targetGroupArn": "arn:fixture"}],
-            "tags": tags,
-        },
-    )
-    return [lb, listener]
-
-
-def eu_accelerator(plan: Plan) -> list[Resource]:
-    """FIXTURE: the EU accelerator of a global stack, with one endpoint group per EU region
-    and flow logs to a bucket in eu-west-1 (global routing is not built yet)."""
-    tags = {**_stack_tags(plan), "jurisdiction": "EU"}
-    env = plan["environment"]
-    accelerator = fixture_resource(
-        plan,
-        "aws:globalaccelerator/accelerator:Accelerator",
-        "accelerator-eu",
-        {
-            "name": f"inference-mesh-{env}-eu",
-            "ipAddressType": "IPV4",
-            "enabled": True,
-            "attributes": {
-                "flowLogsEnabled": True,
-                "flowLogsS3Bucket": f"inference-mesh-{env}-eu-west-1-ga-flow-logs",
-                "flowLogsS3Prefix": "flow-logs/",
-            },
-            "tags": tags,
-        },
-    )
-    listener = fixture_resource(
-        plan,
-        "aws:globalaccelerator/listener:Listener",
-        "accelerator-eu-tls",
-        {
-            "acceleratorArn": accelerator["outputs"]["arn"],
-            "protocol": "TCP",
-            "portRanges": [{"fromPort": 443, "toPort": 443}],
-            "clientAffinity": "NONE",
-        },
-    )
-    groups = [
-        fixture_resource(
-            plan,
-            "aws:globalaccelerator/endpointGroup:EndpointGroup",
-            f"accelerator-eu-{region}",
-            {
-                "listenerArn": listener["outputs"]["arn"],
-                "endpointGroupRegion": region,
-                "healthCheckProtocol": "TCP",
-                "endpointConfigurations": [
-                    {"endpointId": f"arn:aws:elasticloadbalancing:{region}:fixture", "weight": 100}
-                ],
-            },
-        )
-        for region in ("eu-west-1", "eu-central-1")
-    ]
-    return [accelerator, listener, *groups]
 
 
 def personal_replication(plan: Plan) -> list[Resource]:
@@ -365,7 +265,5 @@ def personal_replication(plan: Plan) -> list[Resource]:
 
 
 FIXTURES: dict[str, Callable[[Plan], list[Resource]]] = {
-    "nlb": network_load_balancer,
-    "accelerator": eu_accelerator,
     "personal-replication": personal_replication,
 }

@@ -136,11 +136,11 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(
     ("document", "error"),
     [
-        ([], "expected a JSON object"),
-        ({"no-such-rule": "advisory"}, "field 'no-such-rule': expected a policy of the pack"),
-        ({"required-tags": "sometimes"}, "expected one of ['advisory'"),
+        ([], "field '(document)': expected a JSON object"),
+        ({"no-such-rule": "advisory"}, "field 'no-such-rule': expected the name of a policy"),
+        ({"required-tags": "sometimes"}, "field 'required-tags.enforcementLevel': expected one of"),
         ({"required-tags": {"requiredTag": ["owner"]}}, "field 'required-tags.requiredTag'"),
-        ({"required-tags": 3}, "expected an enforcement level or an object"),
+        ({"required-tags": 3}, "field 'required-tags': expected an enforcement level"),
     ],
 )
 def test_config_errors_name_the_field(document: Any, error: str) -> None:
@@ -165,3 +165,10 @@ def test_make_plan_runs_the_policy_check_after_planning() -> None:
     commands = [line.strip() for line in recipe[1:]]
     assert commands[0].startswith("$(PY) -m meshctl plan --all --out $(PLAN_DIR)")
     assert commands[1].startswith("$(PY) -m meshctl policy check $(PLAN_DIR)/*.json")
+
+
+def test_list_shows_every_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["rule"] for r in rows] == [rule.name for rule in RULES]
+    assert {r["level"] for r in rows} <= {"mandatory", "advisory"}

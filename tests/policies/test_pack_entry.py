@@ -51,7 +51,7 @@ def test_the_engine_can_load_the_pack_from_its_directory() -> None:
     assert loaded["name"] == "inference-mesh"
     assert loaded["policies"] == [p.name for p in ALL]
     assert loaded["level"] == "mandatory"
-    # policies/logging.py must not stand in for the standard library's logging.
+    # No module of the pack directory may stand in for the standard library's.
     assert not loaded["logging"].startswith(str(PACK_DIR))
     assert str(PACK_DIR) not in loaded["path"]
     assert str(REPO_ROOT) == loaded["path"][0]

@@ -16,6 +16,7 @@ from policies.offline import check_plan
 from policies.rule import ResourceRule, StackRule
 from tests.policies.cases import CASES
 from tests.policies.harness import (
+    FIXTURES,
     RULES_BY_NAME,
     Case,
     Plan,
@@ -98,3 +99,20 @@ def test_message_says_what_to_change(case: Case, shipped_plans: dict[str, Plan])
         assert problem, finding.message
         assert instruction.split(" ", 1)[0] in INSTRUCTIONS, finding.message
         assert finding.message.endswith("."), finding.message
+
+
+def test_fixture_properties_are_the_providers_input_names(
+    shipped_plans: dict[str, Plan],
+) -> None:
+    # A misspelt fixture property would pass a rule that reads the real name.
+    import pulumi_aws.s3.bucket_replication_config as module
+    from pulumi._types import input_type_py_to_pulumi_names
+
+    def names(cls: type) -> set[str]:
+        return set(input_type_py_to_pulumi_names(cls).values())
+
+    [fixture] = FIXTURES["personal-replication"](shipped_plans["prod-eu-west-1"])
+    [rule] = fixture["props"]["rules"]
+    assert set(fixture["props"]) <= names(module.BucketReplicationConfigArgs)
+    assert set(rule) <= names(module.BucketReplicationConfigRuleArgs)
+    assert set(rule["destination"]) <= names(module.BucketReplicationConfigRuleDestinationArgs)

@@ -23,8 +23,25 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Refuses duplicate keys, which PyYAML (and a reviewer) would silently let the last win."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys = [loader.construct_object(k) for k, _ in node.value]
+    duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"duplicate keys {duplicates}", node.start_mark
+        )
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def workflow(name: str) -> dict[str, Any]:
-    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    document = yaml.load((WORKFLOWS / name).read_text(), Loader=_StrictLoader)  # noqa: S506
     assert isinstance(document, dict)
     return document
 
@@ -162,3 +179,10 @@ def test_deploy_runs_regional_stacks_then_global_behind_environments() -> None:
         up = step_using(job, "pulumi/actions")["with"]
         assert up["command"] == "up"
         assert up["policyPacks"] == "policies"
+
+
+def test_deploys_install_without_a_shared_cache() -> None:
+    # A cache written by a pull-request run must not feed what runs with deploy credentials.
+    for job in workflow("deploy.yml")["jobs"].values():
+        setup = step_using(job, "actions/setup-python")
+        assert "cache" not in setup.get("with", {})

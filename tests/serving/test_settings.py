@@ -1,0 +1,114 @@
+"""``inference-mesh:serving`` parsing (stacks/serving.py): every shipped stack parses, and bad
+values fail naming the stack file, the field and what was expected."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from meshctl.plan_engine import discover_stacks, is_global, load_stack_config
+from stacks.serving import parse_serving_settings
+from stacks.settings import StackConfigError
+
+STACK = "prod-eu-west-1"
+JURISDICTIONS = {"EU", "US", "JP", "SG"}
+BUDGET_MS = 130.0
+
+
+def _shipped(stack: str = STACK) -> dict[str, Any]:
+    return copy.deepcopy(load_stack_config(stack)["inference-mesh:serving"])
+
+
+@pytest.mark.parametrize("stack", [s for s in discover_stacks() if not is_global(s)])
+def test_shipped_stacks_parse(stack: str) -> None:
+    settings = parse_serving_settings(stack, _shipped(stack), JURISDICTIONS, BUDGET_MS)
+    assert settings.gateway_image_digest.startswith("sha256:")
+    assert set(settings.home_endpoints) == JURISDICTIONS
+    assert settings.gateway.auth.algorithm in ("EdDSA", "ES256")
+
+
+def test_dev_and_prod_differ_in_size_only() -> None:
+    dev = parse_serving_settings("dev-eu-west-1", _shipped("dev-eu-west-1"), JURISDICTIONS, 130)
+    prod = parse_serving_settings(STACK, _shipped(), JURISDICTIONS, 130)
+    assert dev.gateway.auth == prod.gateway.auth
+    assert dev.gateway_image_digest == prod.gateway_image_digest
+    assert (dev.gateway.slo_ms, dev.gateway.gpu, dev.gateway.cpu) == (
+        prod.gateway.slo_ms,
+        prod.gateway.gpu,
+        prod.gateway.cpu,
+    )
+    assert dev.queue_duration_threshold_ms == prod.queue_duration_threshold_ms
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "expected"),
+    [
+        ("gatewayImageDigest", "v1.2.3", "gatewayImageDigest", "a tag is refused"),
+        ("gatewayImageDigest", "latest", "gatewayImageDigest", "a tag is refused"),
+        ("gatewayImageDigest", "sha256:ABC", "gatewayImageDigest", "sha256:<64 lowercase hex>"),
+        ("gatewayImageDigest", _DELETE, "gatewayImageDigest", "an image digest"),
+        ("homeEndpoints.SG", _DELETE, "homeEndpoints", "missing ['SG']"),
+        ("homeEndpoints.EU", "http://eu.example.com", "homeEndpoints.EU", "an https:// URL"),
+        ("gateway.auth.algorithm", "HS256", "gateway.auth.algorithm", "one of ['EdDSA', 'ES256']"),
+        ("gateway.auth.publicKeyPem", "secret", "gateway.auth.publicKeyPem", "a PEM public key"),
+        ("gateway.auth", _DELETE, "gateway.auth", "a mapping"),
+        ("gateway.sloMs", 500, "gateway.sloMs", "at most 130.0"),
+        ("gateway.cpu", "2 cores", "gateway.cpu", "cpu must be a quantity"),
+        ("gateway.colour", "blue", "gateway.colour", "one of ["),
+        ("triton.memory", "8G", "triton.memory", "memory must be a quantity"),
+        ("cpuTriton.replicas", 0, "cpuTriton.replicas", "a whole number from 1 to 100"),
+        (
+            "autoscaling.queueDurationThresholdMs",
+            200,
+            "autoscaling.queueDurationThresholdMs",
+            "at most 130.0",
+        ),
+        ("prometheus.retention", "forever", "prometheus.retention", "a Prometheus duration"),
+        ("minReplicas", 3, "minReplicas", "one of ["),
+    ],
+)
+def test_bad_values_name_the_file_and_field(
+    path: str, value: Any, field: str, expected: str
+) -> None:
+    data = _shipped()
+    _set(data, path, value)
+    with pytest.raises(StackConfigError) as raised:
+        parse_serving_settings(STACK, data, JURISDICTIONS, BUDGET_MS)
+    message = str(raised.value)
+    assert message.startswith(f"stacks/Pulumi.{STACK}.yaml: field 'inference-mesh:serving.{field}'")
+    assert expected in message
+
+
+def test_replica_bounds_are_not_configurable() -> None:
+    # They come from the capacity plan only: a stack file cannot carry its own copy.
+    data = _shipped()
+    data["autoscaling"]["maxReplicas"] = 10
+    with pytest.raises(StackConfigError, match=r"autoscaling\.maxReplicas"):
+        parse_serving_settings(STACK, data, JURISDICTIONS, BUDGET_MS)
+
+
+def test_optional_sections_take_documented_defaults() -> None:
+    data = _shipped()
+    for key in ("triton", "cpuTriton", "autoscaling", "prometheus"):
+        del data[key]
+    settings = parse_serving_settings(STACK, data, JURISDICTIONS, BUDGET_MS)
+    assert settings.startup_timeout_seconds == 600
+    assert settings.cpu_replicas == 3
+    assert settings.polling_interval_seconds == 15
+    assert settings.prometheus_retention == "2d"
