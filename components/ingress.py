@@ -324,7 +324,7 @@ class RegionalIngress(pulumi.ComponentResource):
             port=args.backend.port,
             vpc_id=args.vpc_id,
             ip_address_type="ipv4",
-            deregistration_delay=str(args.deregistration_delay_seconds),
+            deregistration_delay=args.deregistration_delay_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True,
                 protocol="HTTP",

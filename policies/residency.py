@@ -47,6 +47,7 @@ from policies.tokens import (
     KMS_REPLICA_KEY,
     LOG_GROUP,
     S3_ENCRYPTION,
+    S3_LIFECYCLE,
     S3_REPLICATION,
 )
 
@@ -55,8 +56,8 @@ MAX_RETENTION = ConfigKey(
     {
         "type": "integer",
         "default": 400,
-        "description": "Longest retention of a log group holding personal data (GDPR "
-        "storage limitation; 400 covers a year of incident reviews).",
+        "description": "Longest retention of logs holding personal data, in log groups and "
+        "log buckets (GDPR storage limitation; 400 covers a year of incident reviews).",
     },
 )
 
@@ -273,6 +274,45 @@ def _log_destination(stack: StackView, flow_log: ResourceView) -> ResourceView |
     return None
 
 
+def _whole_bucket(rule: Mapping[str, Any]) -> bool:
+    rule_filter = rule.get("filter")
+    return not text(get(rule_filter, "prefix")) and not any(
+        get(rule_filter, key) for key in ("tag", "and", "objectSizeGreaterThan")
+    )
+
+
+def _retention_days(rule: Mapping[str, Any]) -> float | None:
+    """Days an object can exist at all under ``rule``: current, then noncurrent (the
+    buckets are versioned); ``None`` when the rule does not bound every object."""
+    if text(rule.get("status")) != "Enabled" or not _whole_bucket(rule):
+        return None
+    current = number(get(rule, "expiration", "days"))
+    noncurrent = number(get(rule, "noncurrentVersionExpiration", "noncurrentDays"))
+    if current is None or noncurrent is None:
+        return None
+    return current + noncurrent
+
+
+def personal_log_buckets_expire(stack: StackView, settings: Settings) -> Iterator[Violation]:
+    limit = int(settings["maxRetentionDays"])
+    lifecycles = joins.attached_to_buckets(stack, S3_LIFECYCLE)
+    destinations = joins.log_destinations(stack)
+    for bucket in joins.buckets(stack):
+        if not (joins.bucket_ids(bucket) & destinations) or not is_personal(bucket.props):
+            continue
+        rules = [
+            r for c in joins.configs_of(bucket, lifecycles) for r in maps(c.props.get("rules"))
+        ]
+        days = [d for d in map(_retention_days, rules) if d is not None]
+        if not days or min(days) > limit:
+            yield Violation(
+                f"Bucket {bucket.label} keeps logs with client IPs (personal data) without a "
+                f"bounded lifetime: add a lifecycle rule for every object with expiration days "
+                f"and noncurrent_version_expiration together at most {limit} days.",
+                bucket.urn,
+            )
+
+
 def personal_log_retention(view: ResourceView, settings: Settings) -> Iterator[str]:
     if not is_personal(view.props):
         return
@@ -355,6 +395,16 @@ RULES = (
         "data under GDPR, so their stores need the residency tags the other rules act on.",
         check=flow_log_destinations_personal,
         severity=Severity.HIGH,
+    ),
+    StackRule(
+        name="personal-log-buckets-expire",
+        summary="Buckets that receive logs holding personal data (flow logs, load balancer "
+        "and S3 access logs) expire every object, noncurrent versions included (stricter "
+        "than any lifecycle configuration: GDPR storage limitation).",
+        industry=("CKV2_AWS_61",),
+        check=personal_log_buckets_expire,
+        config=(MAX_RETENTION,),
+        severity=Severity.MEDIUM,
     ),
     ResourceRule(
         name="personal-log-retention-limited",

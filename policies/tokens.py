@@ -17,6 +17,12 @@ S3_VERSIONING = frozenset(
 S3_LOGGING = frozenset(
     {"aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2"}
 )
+S3_LIFECYCLE = frozenset(
+    {
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
+    }
+)
 S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 

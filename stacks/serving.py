@@ -40,7 +40,7 @@ them to the DNS names of the jurisdictions' accelerators (the global stack expor
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -359,6 +359,18 @@ def serving_args(ctx: RegionalContext) -> InferenceServiceArgs:
             f"{spec.region} with",
             sorted(pools),
         )
+    scaling = plan.QueueScaling(
+        min_replicas=region_plan.min_replicas,
+        max_replicas=region_plan.max_replicas,
+        queue_target_per_replica=region_plan.queue_target_per_replica,
+        queue_duration_threshold_ms=config.queue_duration_threshold_ms,
+        polling_interval_seconds=config.polling_interval_seconds,
+        cooldown_period_seconds=config.cooldown_period_seconds,
+        scale_down_stabilization_seconds=config.scale_down_stabilization_seconds,
+    )
+    gpu_types = tuple(pools[region_plan.gpu_class]["instanceTypes"])
+    system_type = cluster_settings(settings).system_nodes.instance_type
+    _check_sizes(settings, config, model, scaling, region_plan.budget_ms, gpu_types, system_type)
     dcgm = cluster_versions.DCGM_EXPORTER.chart
     gateway = config.gateway
     return InferenceServiceArgs(
@@ -368,8 +380,8 @@ def serving_args(ctx: RegionalContext) -> InferenceServiceArgs:
         cluster_name=cluster.cluster.name,
         k8s_provider=cluster.k8s_provider,
         gpu_class=region_plan.gpu_class,
-        gpu_instance_types=tuple(pools[region_plan.gpu_class]["instanceTypes"]),
-        system_instance_type=cluster_settings(settings).system_nodes.instance_type,
+        gpu_instance_types=gpu_types,
+        system_instance_type=system_type,
         artifacts=ArtifactAccess(
             bucket=naming.artifact_bucket(settings.environment, spec.region),
             bucket_arn=artifacts.bucket.arn,
@@ -401,15 +413,7 @@ def serving_args(ctx: RegionalContext) -> InferenceServiceArgs:
             cpu_replicas=config.cpu_replicas,
             startup_timeout_seconds=config.startup_timeout_seconds,
         ),
-        scaling=plan.QueueScaling(
-            min_replicas=region_plan.min_replicas,
-            max_replicas=region_plan.max_replicas,
-            queue_target_per_replica=region_plan.queue_target_per_replica,
-            queue_duration_threshold_ms=config.queue_duration_threshold_ms,
-            polling_interval_seconds=config.polling_interval_seconds,
-            cooldown_period_seconds=config.cooldown_period_seconds,
-            scale_down_stabilization_seconds=config.scale_down_stabilization_seconds,
-        ),
+        scaling=scaling,
         budget_ms=region_plan.budget_ms,
         dcgm=DcgmTarget(
             namespace=nvidia.NAMESPACE,
@@ -423,3 +427,29 @@ def serving_args(ctx: RegionalContext) -> InferenceServiceArgs:
             cluster.nvidia.device_plugin,
         ],
     )
+
+
+def _check_sizes(
+    settings: RegionalSettings,
+    config: ServingSettings,
+    model: ModelSpec,
+    scaling: plan.QueueScaling,
+    budget_ms: float,
+    gpu_types: tuple[str, ...],
+    system_type: str,
+) -> None:
+    """The plan-, catalog- and node-dependent checks, reported against the stack file."""
+    checks: list[tuple[str, Callable[[], None]]] = [
+        ("autoscaling", lambda: plan.check_queue_scaling(scaling, model, budget_ms)),
+        ("triton", lambda: plan.check_fits(config.triton_gpu, gpu_types, "Triton on GPU")),
+        ("cpuTriton", lambda: plan.check_fits(config.triton_cpu, [system_type], "Triton on CPU")),
+        (
+            "gateway",
+            lambda: plan.check_fits(config.gateway.resources, [system_type], "the gateway"),
+        ),
+    ]
+    for field, check in checks:
+        try:
+            check()
+        except plan.ServingPlanError as exc:
+            raise StackConfigError(settings.stack, f"{KEY}.{field}", str(exc)) from None

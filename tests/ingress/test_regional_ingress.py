@@ -135,7 +135,7 @@ def test_target_group_checks_the_gateways_readiness(rec: Recording, config: dict
         configured["healthyThreshold"],
         configured["unhealthyThreshold"],
     )
-    assert group["deregistrationDelay"] == str(config["deregistrationDelaySeconds"])
+    assert group["deregistrationDelay"] == config["deregistrationDelaySeconds"]
 
 
 def test_only_the_gateway_service_is_bound(rec: Recording) -> None:

@@ -21,6 +21,7 @@ SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryption
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 TABLE = "aws:dynamodb/table:Table"
 STREAM = "aws:kinesis/stream:Stream"
@@ -491,6 +492,22 @@ CASES: tuple[Case, ...] = (
         BUCKET,
         "accelerator-eu-flow-logs",
         setp("tags.data-classification", "internal"),
+    ),
+    Case(
+        "personal-log-buckets-expire",
+        GLOBAL,
+        LIFECYCLE,
+        "accelerator-eu-flow-logs-lifecycle",
+        delp("rules.0.noncurrentVersionExpiration"),
+        blames="accelerator-eu-flow-logs",
+    ),
+    Case(
+        "personal-log-buckets-expire",
+        REGIONAL,
+        LIFECYCLE,
+        "ingress-logs-lifecycle",
+        setp("rules.0.expiration.days", 3650),
+        blames="ingress-logs",
     ),
     Case(
         "personal-log-retention-limited",

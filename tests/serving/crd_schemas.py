@@ -12,7 +12,9 @@ API server's structural pruning would silently drop it):
 * ``elbv2.k8s.aws/v1beta1`` TargetGroupBinding: aws-load-balancer-controller chart 3.5.0,
   ``crds/crds.yaml``.
 
-``register(monkeypatch)`` adds them to ``tests.k8s_schema.CUSTOM_RESOURCES`` for one test.
+``register(monkeypatch)`` adds them to ``tests.k8s_schema.CUSTOM_RESOURCES`` for one test. The
+module imports ``tests.k8s_schema`` only inside functions, so that module can merge
+``CUSTOM_RESOURCES`` from here at import time without an import cycle.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-
-from tests import k8s_schema
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 ANY_ARRAY: dict[str, Any] = {"type": "array"}
@@ -152,6 +152,9 @@ def _scaled_object_rules(spec: Mapping[str, Any]) -> list[str]:
         errors.append("spec: minReplicaCount must be less than or equal to maxReplicaCount")
     behavior = spec.get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior")
     if behavior is not None:
+        # Imported here: tests/k8s_schema.py may import this module to merge its schemas.
+        from tests import k8s_schema
+
         try:
             k8s_schema.validate_fragment(
                 "horizontalpodautoscalerbehavior-autoscaling-v2", behavior, "1.35"
@@ -284,5 +287,7 @@ CUSTOM_RESOURCES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
 
 def register(monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes ``tests.k8s_schema.validate_manifest`` know these kinds for one test."""
+    from tests import k8s_schema
+
     for key, value in CUSTOM_RESOURCES.items():
         monkeypatch.setitem(k8s_schema.CUSTOM_RESOURCES, key, value)

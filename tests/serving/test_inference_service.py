@@ -198,6 +198,14 @@ def test_triton_gpu_runs_on_the_planned_class_and_tolerates_the_taint(rec: Recor
     }
     nodepool = rec.named(f"cluster-karpenter-nodepool-{region.gpu_class}")
     assert nodepool.urn in deployment.dependencies
+    # A pending replica is one Karpenter can serve: the pool's nodes carry the selected
+    # label, and every taint they carry is tolerated.
+    template = nodepool.props["spec"]["template"]
+    assert pod["nodeSelector"].items() <= template["metadata"]["labels"].items()
+    for taint in template["spec"]["taints"]:
+        assert any(
+            t["key"] == taint["key"] and t["effect"] == taint["effect"] for t in pod["tolerations"]
+        )
 
 
 def test_triton_cpu_serves_the_fallback_on_the_system_nodes(rec: Recording, config: dict) -> None:

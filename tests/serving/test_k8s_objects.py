@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from meshctl.plan_engine import discover_stacks, is_global
+from meshctl.plan_engine import discover_stacks, evaluate_stack, is_global
 from tests.k8s_schema import ManifestError, kubernetes_objects, validate_manifest
 from tests.serving import crd_schemas
 
@@ -36,11 +36,8 @@ def _custom_resources(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stack", REGIONAL_STACKS)
-def test_every_kubernetes_object_of_the_stack_validates(
-    stack: str, shipped_plans: dict[str, dict[str, Any]]
-) -> None:
-    # The session's plans (tests/conftest.py), shared with the other plan-level suites.
-    plan = shipped_plans[stack]
+def test_every_kubernetes_object_of_the_stack_validates(stack: str) -> None:
+    plan = evaluate_stack(stack)
     version = plan["outputs"]["cluster"]["kubernetesVersion"]
     objects = list(kubernetes_objects(plan))
     kinds = Counter(manifest["kind"] for _, manifest in objects)

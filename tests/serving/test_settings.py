@@ -4,13 +4,16 @@ values fail naming the stack file, the field and what was expected."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
 
+from components.serving_plan import PodResources, QueueScaling
 from meshctl.plan_engine import discover_stacks, is_global, load_stack_config
-from stacks.serving import parse_serving_settings
+from stacks.serving import _check_sizes, parse_serving_settings
 from stacks.settings import StackConfigError
+from tests.serving.support import stack_inputs
 
 STACK = "prod-eu-west-1"
 JURISDICTIONS = {"EU", "US", "JP", "SG"}
@@ -112,3 +115,21 @@ def test_optional_sections_take_documented_defaults() -> None:
     assert settings.cpu_replicas == 3
     assert settings.polling_interval_seconds == 15
     assert settings.prometheus_retention == "2d"
+
+
+def test_plan_and_node_dependent_checks_name_the_stack_field() -> None:
+    inputs = stack_inputs(STACK)
+    region = inputs.region_plan
+    scaling = QueueScaling(
+        region.min_replicas, region.max_replicas, region.queue_target_per_replica, 20, 15, 300, 300
+    )
+    types = ("g5.xlarge",)
+    _check_sizes(inputs.settings, inputs.serving, inputs.model, scaling, 130, types, "m7i.xlarge")
+    big = dataclasses.replace(inputs.serving, triton_gpu=PodResources("4", "8Gi"))
+    with pytest.raises(
+        StackConfigError, match=r"'inference-mesh:serving\.triton': expected Triton"
+    ):
+        _check_sizes(inputs.settings, big, inputs.model, scaling, 130, types, "m7i.xlarge")
+    slow = dataclasses.replace(scaling, queue_duration_threshold_ms=1.0)
+    with pytest.raises(StackConfigError, match=r"serving\.autoscaling': expected queue duration"):
+        _check_sizes(inputs.settings, inputs.serving, inputs.model, slow, 130, types, "m7i.xlarge")
