@@ -388,6 +388,11 @@ CUSTOM_RESOURCES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
 }
 """Custom resources the stacks may declare, by (apiVersion, kind), at the pinned versions."""
 
+# Serving's custom resources (KEDA, Prometheus operator, LB controller) live beside its tests.
+from tests.serving.crd_schemas import CUSTOM_RESOURCES as _SERVING_RESOURCES  # noqa: E402
+
+CUSTOM_RESOURCES.update(_SERVING_RESOURCES)
+
 
 # -- public API ----------------------------------------------------------------------------
 class ManifestError(AssertionError):
