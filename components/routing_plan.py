@@ -1,7 +1,7 @@
 """Which accelerators exist and what each routes to: a pure function of the catalog and config.
 
 Global Accelerator fails over to the three nearest endpoint groups even when their traffic dial
-is 0, and fails open to any endpoint when none is healthy (shared reference figures.md 4.2). A
+is 0, and fails open to an endpoint of the closest group when none is healthy (figures.md 4.2). A
 dial therefore cannot keep a request inside a jurisdiction; only the accelerator topology can.
 So there is exactly one accelerator per jurisdiction of the catalog, its endpoint groups are
 that jurisdiction's regions and nothing else, and its flow logs (client IPs: personal data) go

@@ -133,7 +133,7 @@ def _required_str(stack: str, raw: dict[str, Any], key: str) -> str:
 
 
 def config_object(settings: CommonSettings, name: str, *, required: bool = True) -> dict[str, Any]:
-    """The structured ``inference-mesh:<name>`` value of the stack; ``{}`` when optional and unset."""
+    """The stack's ``inference-mesh:<name>`` mapping; ``{}`` when optional and unset."""
     key = f"{NAMESPACE}:{name}"
     value = settings.raw.get(key)
     if value is None and not required:
