@@ -158,10 +158,12 @@ class JurisdictionAccelerator(pulumi.ComponentResource):
             endpoint_configurations=[
                 aws.globalaccelerator.EndpointGroupEndpointConfigurationArgs(
                     endpoint_id=group.nlb_arn,
-                    # The gateway sees the real client address (rate limits, audit). Needs an
-                    # NLB with security groups and no TLS listener (GA developer guide,
-                    # "Adding endpoints with client IP address preservation").
-                    client_ip_preservation_enabled=True,
+                    # Off: the regional NLB terminates TLS, and GA cannot preserve client IPs
+                    # through an NLB TLS listener (GA developer guide, "Adding endpoints with
+                    # client IP address preservation"; EndpointDescription API reference).
+                    # The gateway does not need them: residency comes from the user's token,
+                    # and the client IPs stay in the in-jurisdiction GA flow logs only.
+                    client_ip_preservation_enabled=False,
                     weight=group.weight,
                 )
             ],

@@ -103,7 +103,10 @@ def test_listeners_and_client_ip_preservation(prod: Recording) -> None:
         )
         assert listener.props["portRanges"] == [{"fromPort": 443, "toPort": 443}]
     for group in prod.of_type(ENDPOINT_GROUP):
-        assert all(e["clientIpPreservationEnabled"] for e in group.props["endpointConfigurations"])
+        # The NLB terminates TLS; GA cannot preserve client IPs through a TLS listener.
+        assert not any(
+            e["clientIpPreservationEnabled"] for e in group.props["endpointConfigurations"]
+        )
 
 
 def test_flow_logs_go_to_a_personal_bucket_declared_in_the_accelerators_jurisdiction(

@@ -142,7 +142,7 @@ def test_one_endpoint_group_per_region_with_its_nlb_dial_and_health_checks(
         assert props["endpointConfigurations"] == [
             {
                 "endpointId": ingress_export("prod", region)["nlbArn"],
-                "clientIpPreservationEnabled": True,
+                "clientIpPreservationEnabled": False,
                 "weight": 128,
             }
         ]

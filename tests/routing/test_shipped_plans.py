@@ -89,7 +89,7 @@ def test_dials_and_health_checks_are_the_stack_files(
         assert props["thresholdCount"] == config.health_check.threshold_count
         ingress = shipped_plans[f"{environment}-{region}"]["outputs"]["ingress"]
         assert props["healthCheckPath"] == ingress["healthCheckPath"]
-        assert props["endpointConfigurations"][0]["clientIpPreservationEnabled"] is True
+        assert props["endpointConfigurations"][0]["clientIpPreservationEnabled"] is False
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
