@@ -18,6 +18,7 @@ from components.global_routing import (
     JurisdictionAccelerator,
     JurisdictionAcceleratorArgs,
 )
+from components.image_registry import ImageReplication, ImageReplicationArgs
 from components.replication import ArtifactReplication, ArtifactReplicationArgs
 from components.replication_plan import ArtifactStoreRef, plan_replication, store_from_export
 from components.routing_plan import (
@@ -60,6 +61,7 @@ def global_program(settings: GlobalSettings) -> dict[str, Any]:
         "environment": settings.environment,
         "regions": region_summaries(ctx),
         "artifactReplication": artifact_replication(ctx),
+        "imageReplication": image_replication(ctx),
         "accelerators": accelerators(ctx),
     }
 
@@ -105,6 +107,29 @@ def artifact_store(region: str, ref: pulumi.StackReference) -> ArtifactStoreRef[
         store.apply(lambda s: s.bucket_arn),
         store.apply(lambda s: s.key_arn),
     )
+
+
+def image_replication(ctx: GlobalContext) -> dict[str, Any]:
+    """ECR replication of this environment's images from the primary region to every other.
+
+    A registry has one replication configuration, so each environment needs its own AWS
+    account (as it should anyway): two environments in one account would overwrite it.
+    """
+    primary = ctx.settings.catalog.primary.region
+    destinations = [spec.region for spec in ctx.settings.catalog if spec.region != primary]
+    if not destinations:
+        return {}
+    provider = ctx.provider(primary)
+    account_id = aws.get_caller_identity_output(
+        opts=pulumi.InvokeOutputOptions(provider=provider)
+    ).account_id
+    prefix = naming.image_repository_prefix(ctx.settings.environment)
+    ImageReplication(
+        "image-replication",
+        ImageReplicationArgs(account_id, destinations, prefix),
+        opts=in_region(provider),
+    )
+    return {"sourceRegion": primary, "destinationRegions": destinations, "repositoryPrefix": prefix}
 
 
 ROUTING_KEY = "routing"

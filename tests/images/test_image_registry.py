@@ -69,3 +69,33 @@ def test_replication_goes_from_the_primary_to_every_other_region_for_the_env_pre
 def test_replication_without_destinations_is_refused() -> None:
     with pytest.raises(ValueError, match="destination_regions must name at least one region"):
         ImageReplication("images", ImageReplicationArgs("1", [], "p/"))
+
+
+def test_global_plan_replicates_to_every_regional_repository(
+    shipped_plans: dict[str, dict],
+) -> None:
+    from regions.catalog import load_catalog
+
+    catalog = load_catalog()
+    for env in ("dev", "prod"):
+        plan = shipped_plans[f"{env}-global"]
+        (config,) = [
+            r
+            for r in plan["resources"]
+            if r["type"] == "aws:ecr/replicationConfiguration:ReplicationConfiguration"
+        ]
+        assert config["region"] == catalog.primary.region
+        (rule,) = config["props"]["replicationConfiguration"]["rules"]
+        destinations = sorted(d["region"] for d in rule["destinations"])
+        assert destinations == sorted(s.region for s in catalog if not s.artifact_primary)
+        prefix = rule["repositoryFilters"][0]["filter"]
+        assert prefix == f"inference-mesh/{env}/"
+        # Every region, primary included, declares the repository the rule fills.
+        for spec in catalog:
+            regional = shipped_plans[f"{env}-{spec.region}"]
+            names = [
+                r["props"]["name"]
+                for r in regional["resources"]
+                if r["type"] == "aws:ecr/repository:Repository"
+            ]
+            assert names == [f"{prefix}gateway"]
