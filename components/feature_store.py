@@ -22,7 +22,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import buckets
+from components.iam_documents import allow, policy_document, service_trust_policy, via_service
 from components.kms import RegionalKey, RegionalKeyArgs, logs_service_statement
+from components.log_retention import log_retention_error
 from regions.residency import DataClassification, classification_tags
 
 RUNTIME = "python3.13"
@@ -31,6 +34,8 @@ library and the runtime's boto3."""
 HANDLER = "features.handler.handler"
 RAW_EVENTS_PREFIX = "raw-events/"
 """Where the consumer archives raw events (docs/contracts.md); the only prefix it may write."""
+OFFLINE_ACCESS_LOG_PREFIX = "offline/"
+"""Where S3 delivers the offline bucket's access logs in the log bucket."""
 HTTPS = 443
 ABORT_INCOMPLETE_UPLOAD_DAYS = 1
 """The consumer writes small objects with one PutObject; a multipart upload still open after
@@ -70,9 +75,6 @@ Bucket configuration stays governed by IAM alone, so the deployer cannot lock it
 TABLE_REPLICATION_ACTIONS = ("dynamodb:CreateTableReplica", "dynamodb:ExportTableToPointInTime")
 """A global-table replica or an export to S3 (any bucket, any region) copies the table out."""
 
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
-"""The values CloudWatch Logs accepts for ``retention_in_days``."""
-
 RANGES: Mapping[str, tuple[int, int]] = {
     "stream_hours": (24, 8760),
     "raw_event_days": (1, 3650),
@@ -93,13 +95,14 @@ RANGES: Mapping[str, tuple[int, int]] = {
 """Inclusive limits of each numeric setting: AWS's own, except that retries and record age
 must be finite (an endless retry would stall the shard behind one bad batch)."""
 
+_PUBLIC_ACCESS_BLOCK_SUFFIX = "public-access"
 _PRINCIPAL_ARN = re.compile(r"^arn:aws:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/*-]+$")
 
 
 def setting_error(name: str, value: object) -> str | None:
     """What ``value`` should be for the setting ``name``, or None if it is acceptable."""
     if name == "log_days":
-        return None if value in LOG_RETENTION_DAYS else f"one of {list(LOG_RETENTION_DAYS)}"
+        return log_retention_error(value)
     low, high = RANGES[name]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         return f"a whole number from {low} to {high}"
@@ -286,9 +289,8 @@ class FeatureStore(pulumi.ComponentResource):
             f"{self._name}-table-policy",
             resource_arn=table.arn,
             policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
+                policy_document(
+                    [
                         {
                             "Sid": "PersonalDataStaysInRegion",
                             "Effect": "Deny",
@@ -296,8 +298,8 @@ class FeatureStore(pulumi.ComponentResource):
                             "Action": list(TABLE_REPLICATION_ACTIONS),
                             "Resource": table.arn,
                         }
-                    ],
-                }
+                    ]
+                )
             ),
             opts=self._child,
         )
@@ -317,6 +319,10 @@ class FeatureStore(pulumi.ComponentResource):
         )
 
     # -- offline store ---------------------------------------------------------------------
+    # Released before ``components.buckets`` existed: the public access blocks are named
+    # ``-public-access``, default encryption does not block SSE-C, and the policies and
+    # lifecycle rules do not wait for the block and for versioning. Kept as released, so
+    # adopting the helpers changed no resource.
     def _create_offline_bucket(self) -> aws.s3.Bucket:
         args, name = self._args, self._name
         bucket = aws.s3.Bucket(
@@ -325,57 +331,18 @@ class FeatureStore(pulumi.ComponentResource):
             tags=self._personal,
             opts=self._child,
         )
-        self._lock_down_bucket(f"{name}-offline", bucket)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-offline-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self._key.arn
-                    ),
-                    # One data key per bucket, not per object: KMS calls stay flat with volume.
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=self._child,
+        buckets.protect_bucket(
+            f"{name}-offline",
+            bucket,
+            buckets.kms_encryption(self._key.arn, block_customer_keys=False),
+            self._child,
+            public_access_block_suffix=_PUBLIC_ACCESS_BLOCK_SUFFIX,
         )
-        self._create_offline_lifecycle(bucket)
-        self._create_access_logs(bucket)
-        self._create_offline_bucket_policy(bucket)
-        return bucket
-
-    def _lock_down_bucket(self, prefix: str, bucket: aws.s3.Bucket) -> aws.s3.BucketVersioning:
-        aws.s3.BucketOwnershipControls(
-            f"{prefix}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=self._child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{prefix}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child,
-        )
-        return aws.s3.BucketVersioning(
-            f"{prefix}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=self._child,
-        )
-
-    def _create_offline_lifecycle(self, bucket: aws.s3.Bucket) -> None:
         retention = self._args.retention
-        aws.s3.BucketLifecycleConfiguration(
-            f"{self._name}-offline-lifecycle",
-            bucket=bucket.id,
-            rules=[
+        buckets.bucket_lifecycle(
+            f"{name}-offline-lifecycle",
+            bucket,
+            [
                 _lifecycle_rule(
                     "expire-raw-events",
                     RAW_EVENTS_PREFIX,
@@ -385,33 +352,30 @@ class FeatureStore(pulumi.ComponentResource):
                 # Anything written outside raw-events/ later still loses its old versions.
                 _lifecycle_rule("purge-old-versions", "", retention.noncurrent_version_days),
             ],
-            opts=self._child,
+            self._child,
         )
+        self._create_access_logs(bucket)
+        self._create_offline_bucket_policy(bucket)
+        return bucket
 
     def _create_access_logs(self, bucket: aws.s3.Bucket) -> None:
         args, prefix = self._args, f"{self._name}-access-logs"
         logs = aws.s3.Bucket(
             prefix, bucket=args.names.access_log_bucket, tags=self._personal, opts=self._child
         )
-        self._lock_down_bucket(prefix, logs)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{prefix}-encryption",
-            bucket=logs.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    # S3 server access logging cannot deliver to a bucket whose default
-                    # encryption is SSE-KMS; SSE-S3 is the only supported option.
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                )
-            ],
-            opts=self._child,
+        buckets.protect_bucket(
+            prefix,
+            logs,
+            # S3 server access logging cannot deliver to a bucket whose default encryption
+            # is SSE-KMS; SSE-S3 is the only supported option.
+            buckets.s3_managed_encryption(block_customer_keys=False),
+            self._child,
+            public_access_block_suffix=_PUBLIC_ACCESS_BLOCK_SUFFIX,
         )
-        aws.s3.BucketLifecycleConfiguration(
+        buckets.bucket_lifecycle(
             f"{prefix}-lifecycle",
-            bucket=logs.id,
-            rules=[
+            logs,
+            [
                 _lifecycle_rule(
                     "expire-access-logs",
                     "",
@@ -419,48 +383,28 @@ class FeatureStore(pulumi.ComponentResource):
                     expire_days=args.retention.access_log_days,
                 )
             ],
-            opts=self._child,
+            self._child,
         )
-        self._create_access_log_policy(logs, bucket)
+        buckets.bucket_policy(
+            f"{prefix}-policy",
+            logs,
+            [
+                buckets.deny_insecure_transport(logs.arn),
+                buckets.s3_access_log_delivery(
+                    "S3LogDeliveryFromTheOfflineBucketOnly",
+                    logs.arn,
+                    OFFLINE_ACCESS_LOG_PREFIX,
+                    bucket.arn,
+                    args.account_id,
+                    source_arn_operator="ArnEquals",
+                ),
+            ],
+            self._child,
+        )
         # The log bucket is not itself logged (that would log its own deliveries) and, like
         # the offline bucket, has no replication configuration.
-        aws.s3.BucketLogging(
-            f"{self._name}-offline-logging",
-            bucket=bucket.id,
-            target_bucket=logs.id,
-            target_prefix="offline/",
-            target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
-                partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
-                    partition_date_source="EventTime"
-                )
-            ),
-            opts=self._child,
-        )
-
-    def _create_access_log_policy(self, logs: aws.s3.Bucket, source: aws.s3.Bucket) -> None:
-        aws.s3.BucketPolicy(
-            f"{self._name}-access-logs-policy",
-            bucket=logs.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        _deny_insecure_transport(logs.arn),
-                        {
-                            "Sid": "S3LogDeliveryFromTheOfflineBucketOnly",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "logging.s3.amazonaws.com"},
-                            "Action": "s3:PutObject",
-                            "Resource": pulumi.Output.concat(logs.arn, "/offline/*"),
-                            "Condition": {
-                                "ArnEquals": {"aws:SourceArn": source.arn},
-                                "StringEquals": {"aws:SourceAccount": self._args.account_id},
-                            },
-                        },
-                    ],
-                }
-            ),
-            opts=self._child,
+        buckets.log_access(
+            f"{self._name}-offline-logging", bucket, logs, OFFLINE_ACCESS_LOG_PREFIX, self._child
         )
 
     def _create_offline_bucket_policy(self, bucket: aws.s3.Bucket) -> None:
@@ -472,26 +416,21 @@ class FeatureStore(pulumi.ComponentResource):
             # GDPR erase and export (meshctl gdpr) run from operators' machines, not from the
             # VPC; only these principals may reach the objects from outside it.
             outside["ArnNotLikeIfExists"] = {"aws:PrincipalArn": list(args.admin_principal_arns)}
-        aws.s3.BucketPolicy(
+        buckets.bucket_policy(
             f"{self._name}-offline-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.json_dumps(
+            bucket,
+            [
+                buckets.deny_insecure_transport(bucket.arn),
                 {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        _deny_insecure_transport(bucket.arn),
-                        {
-                            "Sid": "DenyObjectAccessFromOutsideTheVpc",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": list(OBJECT_DATA_ACTIONS),
-                            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
-                            "Condition": outside,
-                        },
-                    ],
-                }
-            ),
-            opts=self._child,
+                    "Sid": "DenyObjectAccessFromOutsideTheVpc",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": list(OBJECT_DATA_ACTIONS),
+                    "Resource": [bucket.arn, buckets.objects_of(bucket.arn)],
+                    "Condition": outside,
+                },
+            ],
+            self._child,
         )
 
     # -- queues ----------------------------------------------------------------------------
@@ -529,16 +468,7 @@ class FeatureStore(pulumi.ComponentResource):
             f"{self._name}-consumer-role",
             name=args.names.consumer_role,
             assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
+                service_trust_policy("lambda.amazonaws.com")
             ),
             tags=self._internal,
             opts=self._child,
@@ -645,37 +575,34 @@ class FeatureStore(pulumi.ComponentResource):
 
     def _consumer_policy(self, log_group: aws.cloudwatch.LogGroup) -> dict[str, Any]:
         args = self._args
-        return {
-            "Version": "2012-10-17",
-            "Statement": [
-                _allow("ReadTheEventStream", STREAM_READ_ACTIONS, self._stream.arn),
-                _allow("ReadAndWriteFeatureItems", CONSUMER_TABLE_ACTIONS, self._table.arn),
-                _allow(
+        return policy_document(
+            [
+                allow("ReadTheEventStream", STREAM_READ_ACTIONS, self._stream.arn),
+                allow("ReadAndWriteFeatureItems", CONSUMER_TABLE_ACTIONS, self._table.arn),
+                allow(
                     "ArchiveRawEvents",
                     ("s3:PutObject",),
                     pulumi.Output.concat(self._bucket.arn, "/", RAW_EVENTS_PREFIX, "*"),
                 ),
-                _allow(
+                allow(
                     "SendDeadLettersAndFailedBatches",
                     ("sqs:SendMessage",),
                     [self._dead_letters.arn, self._failed_batches.arn],
                 ),
-                {
-                    **_allow(
-                        "UseTheStoreKeyThroughTheStoresServices",
-                        ("kms:Decrypt", "kms:GenerateDataKey"),
-                        self._key.arn,
-                    ),
-                    "Condition": {"StringEquals": {"kms:ViaService": self._via(*KEY_SERVICES)}},
-                },
-                _allow(
+                allow(
+                    "UseTheStoreKeyThroughTheStoresServices",
+                    ("kms:Decrypt", "kms:GenerateDataKey"),
+                    self._key.arn,
+                    condition=via_service(args.region, KEY_SERVICES),
+                ),
+                allow(
                     "WriteOwnLogs",
                     ("logs:CreateLogStream", "logs:PutLogEvents"),
                     pulumi.Output.concat(log_group.arn, ":*"),
                 ),
                 *_vpc_access_statements(args.region, args.account_id),
-            ],
-        }
+            ]
+        )
 
     # -- serving access --------------------------------------------------------------------
     def _create_reader_policy(self) -> aws.iam.Policy:
@@ -685,18 +612,17 @@ class FeatureStore(pulumi.ComponentResource):
             name=self._args.names.reader_policy,
             description=f"Read-only access to the feature table of {self._args.region}",
             policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        _allow("ReadFeatureItems", READER_TABLE_ACTIONS, self._table.arn),
-                        {
-                            **_allow("DecryptThroughDynamoDb", ("kms:Decrypt",), self._key.arn),
-                            "Condition": {
-                                "StringEquals": {"kms:ViaService": self._via("dynamodb")}
-                            },
-                        },
-                    ],
-                }
+                policy_document(
+                    [
+                        allow("ReadFeatureItems", READER_TABLE_ACTIONS, self._table.arn),
+                        allow(
+                            "DecryptThroughDynamoDb",
+                            ("kms:Decrypt",),
+                            self._key.arn,
+                            condition=via_service(self._args.region, ("dynamodb",)),
+                        ),
+                    ]
+                )
             ),
             tags=self._internal,
             opts=self._child,
@@ -712,9 +638,8 @@ class FeatureStore(pulumi.ComponentResource):
             f"{self._name}-dynamodb-endpoint-policy",
             vpc_endpoint_id=args.gateway_endpoint_ids["dynamodb"],
             policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
+                policy_document(
+                    [
                         {
                             "Sid": "OnlyThisAccountsTablesInThisRegion",
                             "Effect": "Allow",
@@ -724,29 +649,11 @@ class FeatureStore(pulumi.ComponentResource):
                                 "arn:aws:dynamodb:", args.region, ":", args.account_id, ":table/*"
                             ),
                         }
-                    ],
-                }
+                    ]
+                )
             ),
             opts=self._child,
         )
-
-    def _via(self, *services: str) -> list[str]:
-        return [f"{service}.{self._args.region}.amazonaws.com" for service in services]
-
-
-def _allow(sid: str, actions: Sequence[str], resource: Any) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resource}
-
-
-def _deny_insecure_transport(bucket_arn: pulumi.Output[str]) -> dict[str, Any]:
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
 
 
 def _lifecycle_rule(
@@ -755,21 +662,12 @@ def _lifecycle_rule(
     # Versioning protects against a bad overwrite, but old versions must not outlive the
     # current ones by more than a short window, or expired personal data would linger. The
     # delete markers that expiry leaves behind are removed by S3 once they are this old too.
-    return aws.s3.BucketLifecycleConfigurationRuleArgs(
-        id=rule_id,
-        status="Enabled",
-        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
-        expiration=(
-            None
-            if expire_days is None
-            else aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
-        ),
-        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-            noncurrent_days=noncurrent_days
-        ),
-        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-            days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS
-        ),
+    return buckets.lifecycle_rule(
+        rule_id,
+        prefix=prefix,
+        noncurrent_days=noncurrent_days,
+        expire_days=expire_days,
+        abort_upload_days=ABORT_INCOMPLETE_UPLOAD_DAYS,
     )
 
 
@@ -778,7 +676,7 @@ def _vpc_access_statements(region: str, account_id: pulumi.Input[str]) -> list[d
     # resource ARN, so they are pinned to this region instead.
     regional = pulumi.Output.concat("arn:aws:ec2:", region, ":", account_id, ":")
     return [
-        _allow(
+        allow(
             "ManageNetworkInterfacesInThisRegion",
             (
                 "ec2:AssignPrivateIpAddresses",
@@ -791,14 +689,12 @@ def _vpc_access_statements(region: str, account_id: pulumi.Input[str]) -> list[d
                 for kind in ("network-interface", "subnet", "security-group")
             ],
         ),
-        {
-            **_allow(
-                "DescribeNetworkInThisRegion",
-                ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"),
-                "*",
-            ),
-            "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
-        },
+        allow(
+            "DescribeNetworkInThisRegion",
+            ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"),
+            "*",
+            condition={"StringEquals": {"aws:RequestedRegion": region}},
+        ),
     ]
 
 

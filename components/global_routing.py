@@ -20,8 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import buckets
 from components.kms import RegionalKey, RegionalKeyArgs
-from components.model_store import deny_insecure_transport
 from components.routing_plan import LISTENER_PORT, AcceleratorPlan, EndpointGroupPlan
 from regions.residency import DataClassification, classification_tags
 
@@ -29,16 +29,6 @@ GLOBAL_ACCELERATOR_HOME_REGION = "us-west-2"
 """Where Global Accelerator's API, metrics and log deliveries live (figures.md 4.2; GA
 developer guide, "Flow logs": view its logs in US West (Oregon))."""
 LOG_DELIVERY_SERVICE = "delivery.logs.amazonaws.com"
-
-_Encryption = aws.s3.BucketServerSideEncryptionConfigurationRuleArgs
-_DefaultEncryption = (
-    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
-)
-_Rule = aws.s3.BucketLifecycleConfigurationRuleArgs
-_AllObjects = aws.s3.BucketLifecycleConfigurationRuleFilterArgs
-_Expiration = aws.s3.BucketLifecycleConfigurationRuleExpirationArgs
-_NoncurrentExpiration = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs
-_AbortUploads = aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs
 
 
 @dataclass(frozen=True)
@@ -194,90 +184,42 @@ class JurisdictionAccelerator(pulumi.ComponentResource):
         self.flow_log_bucket = aws.s3.Bucket(
             stem, bucket=plan.flow_log_bucket, tags=self._personal_tags(), opts=self._in_log_region
         )
-        versioning = self._harden(stem)
-        self._create_lifecycle(stem, versioning)
-        return self._create_bucket_policy(stem)
-
-    def _harden(self, stem: str) -> aws.s3.BucketVersioning:
-        bucket = self.flow_log_bucket.id
-        versioning = aws.s3.BucketVersioning(
-            f"{stem}-versioning",
-            bucket=bucket,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=self._in_log_region,
+        protected = buckets.protect_bucket(
+            stem,
+            self.flow_log_bucket,
+            # SSE-KMS under a customer-managed key works for GA flow logs once the key policy
+            # lets the log-delivery service generate data keys (GA developer guide, "Flow
+            # logs": "Required CMK key policy for use with SSE-KMS buckets"). SSE-S3 would
+            # work too; the pack requires a customer key. The bucket key saves one KMS call
+            # per five-minute log file.
+            buckets.kms_encryption(self.flow_log_key.arn),
+            self._in_log_region,
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{stem}-encryption",
-            bucket=bucket,
-            rules=[
-                # SSE-KMS under a customer-managed key works for GA flow logs once the key
-                # policy lets the log-delivery service generate data keys (GA developer
-                # guide, "Flow logs": "Required CMK key policy for use with SSE-KMS
-                # buckets"). SSE-S3 would work too; the pack requires a customer key.
-                _Encryption(
-                    apply_server_side_encryption_by_default=_DefaultEncryption(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.flow_log_key.arn
-                    ),
-                    # One data key per bucket, not one KMS call per five-minute log file.
-                    bucket_key_enabled=True,
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
-            opts=self._in_log_region,
-        )
-        self._public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{stem}-public-access-block",
-            bucket=bucket,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._in_log_region,
-        )
-        # ACLs off: log delivery's bucket-owner-full-control ACL is still accepted.
-        aws.s3.BucketOwnershipControls(
-            f"{stem}-ownership",
-            bucket=bucket,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=self._in_log_region,
-        )
-        return versioning
-
-    def _create_lifecycle(self, stem: str, versioning: aws.s3.BucketVersioning) -> None:
-        plan = self._plan
-        aws.s3.BucketLifecycleConfiguration(
+        protected.lifecycle(
             f"{stem}-lifecycle",
-            bucket=self.flow_log_bucket.id,
-            rules=[
-                _Rule(
-                    id="expire-flow-logs",
-                    status="Enabled",
-                    filter=_AllObjects(),
+            [
+                buckets.lifecycle_rule(
+                    "expire-flow-logs",
                     # Storage limitation: client IPs are kept for the retention, no longer.
-                    expiration=_Expiration(days=plan.flow_log_retention_days),
+                    expire_days=plan.flow_log_retention_days,
                     # Expiry only makes the object noncurrent under versioning; this deletes.
-                    noncurrent_version_expiration=_NoncurrentExpiration(
-                        noncurrent_days=self._args.noncurrent_version_expiration_days
-                    ),
-                    abort_incomplete_multipart_upload=_AbortUploads(days_after_initiation=1),
+                    noncurrent_days=self._args.noncurrent_version_expiration_days,
+                    abort_upload_days=1,
                 )
             ],
-            opts=pulumi.ResourceOptions(
-                parent=self, providers=[self._args.flow_log_provider], depends_on=[versioning]
-            ),
+            self._in_log_region,
         )
+        return protected.policy(f"{stem}-policy", self._bucket_statements(), self._in_log_region)
 
-    def _create_bucket_policy(self, stem: str) -> aws.s3.BucketPolicy:
+    def _bucket_statements(self) -> list[dict[str, Any]]:
         bucket_arn = self.flow_log_bucket.arn
         account = self._args.account_id
         delivery_conditions = {
             "StringEquals": {"aws:SourceAccount": account},
             "ArnLike": {"aws:SourceArn": _log_delivery_source_arn(account)},
         }
-        statements = [
-            deny_insecure_transport(bucket_arn, pulumi.Output.concat(bucket_arn, "/*")),
+        return [
+            buckets.deny_insecure_transport(bucket_arn),
             {
                 "Sid": "GlobalAcceleratorFlowLogsWrite",
                 "Effect": "Allow",
@@ -306,17 +248,6 @@ class JurisdictionAccelerator(pulumi.ComponentResource):
                 "Condition": delivery_conditions,
             },
         ]
-        # S3 rejects a policy written while the public access block is still being applied.
-        return aws.s3.BucketPolicy(
-            f"{stem}-policy",
-            bucket=self.flow_log_bucket.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                providers=[self._args.flow_log_provider],
-                depends_on=[self._public_access_block],
-            ),
-        )
 
     def _log_delivery_key_statement(self) -> dict[str, Any]:
         account = self._args.account_id

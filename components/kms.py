@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam_documents import policy_document, service_endpoint
+
 DELETION_WINDOW_DAYS = 30
 """The longest window AWS allows: a key scheduled for deletion by mistake can be saved."""
 
@@ -44,10 +46,7 @@ class RegionalKey(pulumi.ComponentResource):
             multi_region=False,
             deletion_window_in_days=DELETION_WINDOW_DAYS,
             policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [_account_admin(args.account_id), *args.service_statements],
-                }
+                policy_document([_account_admin(args.account_id), *args.service_statements])
             ),
             tags=dict(args.tags),
             opts=child,
@@ -78,7 +77,7 @@ def logs_service_statement(region: str, account_id: pulumi.Input[str]) -> dict[s
     return {
         "Sid": "CloudWatchLogsInRegion",
         "Effect": "Allow",
-        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Principal": {"Service": service_endpoint("logs", region)},
         "Action": [
             "kms:Encrypt*",
             "kms:Decrypt*",

@@ -15,21 +15,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import buckets
+from components.buckets import deny_insecure_transport
 from components.kms import RegionalKey, RegionalKeyArgs
+
+__all__ = [
+    "ACCESS_LOG_PREFIX",
+    "ModelArtifactStore",
+    "ModelArtifactStoreArgs",
+    # Re-exported: components.ingress imports it from here until it adopts components.buckets.
+    "deny_insecure_transport",
+]
 
 ACCESS_LOG_PREFIX = "access-logs/"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-# The provider's argument classes have very long names; short aliases keep the code readable.
-_Encryption = aws.s3.BucketServerSideEncryptionConfigurationRuleArgs
-_DefaultEncryption = (
-    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
-)
-_Rule = aws.s3.BucketLifecycleConfigurationRuleArgs
-_AllObjects = aws.s3.BucketLifecycleConfigurationRuleFilterArgs
-_Expiration = aws.s3.BucketLifecycleConfigurationRuleExpirationArgs
-_NoncurrentExpiration = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs
-_AbortUploads = aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,24 @@ class ModelArtifactStore(pulumi.ComponentResource):
             f"{name}-bucket", bucket=args.bucket_name, tags=dict(args.tags), opts=self._child
         )
         self.log_bucket, log_policy = self._create_log_bucket()
-        hardened = self._harden(self.bucket, f"{name}-bucket", self._kms_encryption())
-        self._create_artifact_policy(hardened)
-        self._create_artifact_lifecycle(hardened.versioning)
-        self._create_access_logging(log_policy)
+        protected = buckets.protect_bucket(
+            f"{name}-bucket",
+            self.bucket,
+            # One data key per bucket: model files are read by every serving pod, and
+            # per-object KMS calls would hit KMS quotas.
+            buckets.kms_encryption(self.key.arn),
+            self._child,
+        )
+        self._create_artifact_policy(protected)
+        self._create_artifact_lifecycle(protected)
+        # Delivery is refused until the log bucket's policy lets the logging service in.
+        buckets.log_access(
+            f"{name}-bucket-logging",
+            self.bucket,
+            self.log_bucket,
+            ACCESS_LOG_PREFIX,
+            pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
+        )
         self.register_outputs(self.exports())
 
     def exports(self) -> dict[str, Any]:
@@ -95,74 +108,14 @@ class ModelArtifactStore(pulumi.ComponentResource):
             "logBucketName": self.log_bucket.bucket,
         }
 
-    # -- protections shared by both buckets -----------------------------------------------
-    def _harden(
-        self,
-        bucket: aws.s3.Bucket,
-        stem: str,
-        encryption: aws.s3.BucketServerSideEncryptionConfigurationRuleArgs,
-    ) -> _Hardened:
-        """Versioning, default encryption, no public access, no ACLs."""
-        versioning = aws.s3.BucketVersioning(
-            f"{stem}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=self._child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{stem}-encryption", bucket=bucket.id, rules=[encryption], opts=self._child
-        )
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{stem}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child,
-        )
-        # ACLs off: the bucket policy is the only grant, and S3 log delivery must use it.
-        aws.s3.BucketOwnershipControls(
-            f"{stem}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=self._child,
-        )
-        return _Hardened(bucket, versioning, public_access_block)
-
-    def _policy(self, hardened: _Hardened, stem: str, statements: list[Any]) -> aws.s3.BucketPolicy:
-        # S3 rejects a policy written while the public access block is still being applied
-        # ("conflicting conditional operation"), so the policy waits for the block.
-        return aws.s3.BucketPolicy(
-            f"{stem}-policy",
-            bucket=hardened.bucket.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[hardened.public_access_block]),
-        )
-
-    def _kms_encryption(self) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
-        return _Encryption(
-            apply_server_side_encryption_by_default=_DefaultEncryption(
-                sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
-            ),
-            # One data key per bucket instead of one KMS call per object: model files are
-            # read by every serving pod, and per-object KMS calls would hit KMS quotas.
-            bucket_key_enabled=True,
-            # Replication does not copy SSE-C objects and nobody else could read them.
-            blocked_encryption_types=["SSE-C"],
-        )
-
     # -- the artifact bucket --------------------------------------------------------------
-    def _create_artifact_policy(self, hardened: _Hardened) -> None:
+    def _create_artifact_policy(self, protected: buckets.ProtectedBucket) -> None:
         bucket_arn = self.bucket.arn
-        objects = pulumi.Output.concat(bucket_arn, "/*")
-        self._policy(
-            hardened,
-            f"{self._name}-bucket",
+        objects = buckets.objects_of(bucket_arn)
+        protected.policy(
+            f"{self._name}-bucket-policy",
             [
-                deny_insecure_transport(bucket_arn, objects),
+                buckets.deny_insecure_transport(bucket_arn),
                 {
                     # Uploads without encryption headers get the bucket default (this key);
                     # an upload that asks for any other encryption is refused, so every
@@ -192,46 +145,23 @@ class ModelArtifactStore(pulumi.ComponentResource):
                     },
                 },
             ],
+            self._child,
         )
 
-    def _create_artifact_lifecycle(self, versioning: aws.s3.BucketVersioning) -> None:
+    def _create_artifact_lifecycle(self, protected: buckets.ProtectedBucket) -> None:
         args = self._args
-        aws.s3.BucketLifecycleConfiguration(
+        protected.lifecycle(
             f"{self._name}-bucket-lifecycle",
-            bucket=self.bucket.id,
-            rules=[
-                _Rule(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=_AllObjects(),
-                    noncurrent_version_expiration=_NoncurrentExpiration(
-                        noncurrent_days=args.noncurrent_version_expiration_days
-                    ),
+            [
+                buckets.lifecycle_rule(
+                    "expire-noncurrent-versions",
+                    noncurrent_days=args.noncurrent_version_expiration_days,
                     # Delete markers left alone once their versions expired only slow listings.
-                    expiration=_Expiration(expired_object_delete_marker=True),
-                    abort_incomplete_multipart_upload=_AbortUploads(
-                        days_after_initiation=args.abort_incomplete_upload_days
-                    ),
+                    expire_delete_markers=True,
+                    abort_upload_days=args.abort_incomplete_upload_days,
                 )
             ],
-            # Noncurrent-version rules mean nothing until versioning is on.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
-        )
-
-    def _create_access_logging(self, log_policy: aws.s3.BucketPolicy) -> None:
-        aws.s3.BucketLogging(
-            f"{self._name}-bucket-logging",
-            bucket=self.bucket.id,
-            target_bucket=self.log_bucket.id,
-            target_prefix=ACCESS_LOG_PREFIX,
-            # Date-partitioned keys, so audits query one day without listing the whole bucket.
-            target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
-                partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
-                    partition_date_source="EventTime"
-                )
-            ),
-            # Delivery is refused until the log bucket's policy lets the logging service in.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
+            self._child,
         )
 
     # -- the log bucket -------------------------------------------------------------------
@@ -243,80 +173,38 @@ class ModelArtifactStore(pulumi.ComponentResource):
         # SSE-S3, not the store's key: S3 server access logging supports only SSE-S3 as the
         # target bucket's default encryption (S3 User Guide, "Enabling Amazon S3 server access
         # logging"; awsdocs/amazon-s3-userguide doc_source/enable-server-access-logging.md).
-        hardened = self._harden(
-            bucket,
-            stem,
-            _Encryption(
-                apply_server_side_encryption_by_default=_DefaultEncryption(sse_algorithm="AES256"),
-                blocked_encryption_types=["SSE-C"],
-            ),
+        protected = buckets.protect_bucket(
+            stem, bucket, buckets.s3_managed_encryption(), self._child
         )
-        self._create_log_lifecycle(bucket, hardened.versioning)
-        return bucket, self._create_log_policy(hardened)
-
-    def _create_log_lifecycle(
-        self, bucket: aws.s3.Bucket, versioning: aws.s3.BucketVersioning
-    ) -> None:
-        args = self._args
-        aws.s3.BucketLifecycleConfiguration(
-            f"{self._name}-logs-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                _Rule(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=_AllObjects(),
-                    expiration=_Expiration(days=args.access_log_retention_days),
+        protected.lifecycle(
+            f"{stem}-lifecycle",
+            [
+                buckets.lifecycle_rule(
+                    "expire-access-logs",
+                    expire_days=args.access_log_retention_days,
                     # Expired logs become noncurrent versions; this removes them for good.
-                    noncurrent_version_expiration=_NoncurrentExpiration(
-                        noncurrent_days=args.noncurrent_version_expiration_days
-                    ),
+                    noncurrent_days=args.noncurrent_version_expiration_days,
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            self._child,
         )
-
-    def _create_log_policy(self, hardened: _Hardened) -> aws.s3.BucketPolicy:
-        args, bucket_arn = self._args, hardened.bucket.arn
-        # No "deny unencrypted uploads" here: S3 log delivery sends no encryption headers
-        # and would be refused (aws-quickstart/quickstart-compliance-common#29).
-        statements = [
-            deny_insecure_transport(bucket_arn, pulumi.Output.concat(bucket_arn, "/*")),
-            {
-                "Sid": "S3ServerAccessLogsFromTheArtifactBucket",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": pulumi.Output.concat(bucket_arn, "/", ACCESS_LOG_PREFIX, "*"),
-                "Condition": {
-                    # Only this account's artifact bucket may write here (confused deputy).
-                    "ArnLike": {"aws:SourceArn": self.bucket.arn},
-                    "StringEquals": {"aws:SourceAccount": args.account_id},
-                },
-            },
-        ]
-        return self._policy(hardened, f"{self._name}-logs", statements)
-
-
-@dataclass(frozen=True)
-class _Hardened:
-    bucket: aws.s3.Bucket
-    versioning: aws.s3.BucketVersioning
-    public_access_block: aws.s3.BucketPublicAccessBlock
-
-
-def deny_insecure_transport(
-    bucket_arn: pulumi.Input[str], objects: pulumi.Input[str]
-) -> dict[str, Any]:
-    """Refuses every request to the bucket or its objects that does not use TLS."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, objects],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
+        # No "deny unencrypted uploads" here: S3 log delivery sends no encryption headers.
+        policy = protected.policy(
+            f"{stem}-policy",
+            [
+                buckets.deny_insecure_transport(bucket.arn),
+                # Only this account's artifact bucket may write here (confused deputy).
+                buckets.s3_access_log_delivery(
+                    "S3ServerAccessLogsFromTheArtifactBucket",
+                    bucket.arn,
+                    ACCESS_LOG_PREFIX,
+                    self.bucket.arn,
+                    args.account_id,
+                ),
+            ],
+            self._child,
+        )
+        return bucket, policy
 
 
 def _validate(args: ModelArtifactStoreArgs) -> None:

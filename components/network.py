@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.iam_documents import policy_document, service_trust_policy
 from components.kms import RegionalKey, RegionalKeyArgs, logs_service_statement
 from components.network_plan import ZoneSubnets, nat_zone_for, plan_subnets
 
@@ -241,17 +242,10 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
             assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
-                        }
-                    ],
-                }
+                service_trust_policy(
+                    "vpc-flow-logs.amazonaws.com",
+                    condition={"StringEquals": {"aws:SourceAccount": args.account_id}},
+                )
             ),
             opts=self._child,
         )
@@ -259,9 +253,8 @@ class Network(pulumi.ComponentResource):
             f"{name}-flow-logs-policy",
             role=role.id,
             policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
+                policy_document(
+                    [
                         {
                             "Effect": "Allow",
                             "Action": [
@@ -271,8 +264,8 @@ class Network(pulumi.ComponentResource):
                             ],
                             "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")],
                         }
-                    ],
-                }
+                    ]
+                )
             ),
             opts=self._child,
         )

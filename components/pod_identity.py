@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_ATTACHMENT_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,14 @@ class PodRoleArgs:
     """Kubernetes service account name (a DNS label); it need not exist yet."""
     account_id: pulumi.Input[str]
     """AWS account of the cluster; the trust policy accepts no other account."""
-    managed_policy_arns: Sequence[str] = ()
-    """AWS- or customer-managed policies to attach. Defaults to none."""
+    managed_policy_arns: Sequence[str] | Mapping[str, pulumi.Input[str]] = ()
+    """AWS- or customer-managed policies to attach. Defaults to none.
+
+    A sequence of ARN strings names each attachment after its policy
+    (``<name>-<policy name>``). An ARN known only at deploy time (an ``Output``, such as a
+    policy another component creates) has no name to read, so pass a mapping of attachment
+    name to ARN instead; the attachment is ``<name>-<key>``, stable however the ARN
+    resolves."""
     inline_policies: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Role policies by name, as JSON documents. Defaults to none: the role can do nothing."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -45,6 +52,8 @@ class PodRole(pulumi.ComponentResource):
 
     role: aws.iam.Role
     role_arn: pulumi.Output[str]
+    attachments: dict[str, aws.iam.RolePolicyAttachment]
+    """Managed-policy attachments by name (the mapping's keys, or the policies' names)."""
     association: aws.eks.PodIdentityAssociation
 
     def __init__(self, name: str, args: PodRoleArgs, opts: pulumi.ResourceOptions | None = None):
@@ -58,15 +67,12 @@ class PodRole(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-{arn.rsplit('/', 1)[-1]}",
-                role=self.role.name,
-                policy_arn=arn,
-                opts=child,
+        self.attachments = {
+            key: aws.iam.RolePolicyAttachment(
+                f"{name}-{key}", role=self.role.name, policy_arn=arn, opts=child
             )
-            for arn in args.managed_policy_arns
-        ]
+            for key, arn in managed_policies(args).items()
+        }
         inline = [
             aws.iam.RolePolicy(f"{name}-{policy}", role=self.role.id, policy=doc, opts=child)
             for policy, doc in args.inline_policies.items()
@@ -80,7 +86,9 @@ class PodRole(pulumi.ComponentResource):
             service_account=args.service_account,
             role_arn=self.role.arn,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *inline]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*self.attachments.values(), *inline]
+            ),
         )
         self.role_arn = self.role.arn
         self.register_outputs({"roleArn": self.role_arn})
@@ -108,6 +116,15 @@ def trust_policy(args: PodRoleArgs) -> dict[str, Any]:
     }
 
 
+def managed_policies(args: PodRoleArgs) -> dict[str, pulumi.Input[str]]:
+    """Attachment name -> policy ARN: the mapping as given, or each ARN string under its
+    policy's name."""
+    arns = args.managed_policy_arns
+    if isinstance(arns, Mapping):
+        return dict(arns)
+    return {arn.rsplit("/", 1)[-1]: arn for arn in arns}
+
+
 def _validate(args: PodRoleArgs) -> None:
     for field_name in ("namespace", "service_account"):
         value = getattr(args, field_name)
@@ -116,6 +133,27 @@ def _validate(args: PodRoleArgs) -> None:
                 f"{field_name} must be a Kubernetes name (lowercase letters, digits and '-', "
                 f"at most 63 characters), got {value!r}"
             )
-    for arn in args.managed_policy_arns:
-        if not arn.startswith("arn:") or ":policy/" not in arn:
+    arns = args.managed_policy_arns
+    if isinstance(arns, Mapping):
+        for key in arns:
+            if not isinstance(key, str) or not _ATTACHMENT_NAME.match(key):
+                raise ValueError(
+                    "managed_policy_arns keys name the attachments (letters, digits, '-', '_', "
+                    f"'+', '=', ',', '.', '@', at most 64 characters), got {key!r}"
+                )
+        known: list[object] = [arn for arn in arns.values() if isinstance(arn, str)]
+    else:
+        for arn in arns:
+            if not isinstance(arn, str):
+                raise ValueError(
+                    "managed_policy_arns: an ARN known only at deploy time has no policy name "
+                    f"to name its attachment by; pass a mapping {{name: arn}}, got {arn!r}"
+                )
+        known = list(arns)
+        names = [str(arn).rsplit("/", 1)[-1] for arn in known]
+        if len(set(names)) != len(names):
+            raise ValueError(f"managed_policy_arns must name different policies, got {known!r}")
+    # Outputs resolve at deploy time; IAM rejects a malformed one then.
+    for arn in known:
+        if not isinstance(arn, str) or not arn.startswith("arn:") or ":policy/" not in arn:
             raise ValueError(f"managed_policy_arns must be IAM policy ARNs, got {arn!r}")

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam_documents import allow, policy_document, service_trust_policy, via_service
 from components.replication_plan import ArtifactStoreRef, ReplicationPlan, ReplicationRule
 
 RTC_MINUTES = 15
@@ -105,18 +106,7 @@ class ArtifactReplication(pulumi.ComponentResource):
             # The trust policy AWS documents for replication. Only a principal of this account
             # that may pass this role can attach it to a bucket, so the trust needs no
             # source conditions; what the role can touch is bounded by its policy below.
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=json.dumps(service_trust_policy("s3.amazonaws.com")),
             tags=dict(self._args.tags),
             opts=self._child,
         )
@@ -208,31 +198,27 @@ def replication_policy(plan: ReplicationPlan[pulumi.Input[str]]) -> dict[str, An
     """The role's permissions: exactly the source bucket and key, each destination's objects
     and key, following the S3 User Guide, "Replicating encrypted objects"."""
     source, prefix = plan.source, plan.prefix
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadSourceReplicationConfiguration",
-                "Effect": "Allow",
-                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                "Resource": source.bucket_arn,
-            },
-            {
-                "Sid": "ReadSourceObjectVersions",
-                "Effect": "Allow",
-                "Action": [
+    return policy_document(
+        [
+            allow(
+                "ReadSourceReplicationConfiguration",
+                ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                source.bucket_arn,
+            ),
+            allow(
+                "ReadSourceObjectVersions",
+                [
                     "s3:GetObjectVersionForReplication",
                     "s3:GetObjectVersionAcl",
                     "s3:GetObjectVersionTagging",
                 ],
-                "Resource": _objects(source.bucket_arn, prefix),
-            },
-            {
-                "Sid": "WriteReplicas",
-                "Effect": "Allow",
-                "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
-                "Resource": [_objects(rule.destination.bucket_arn, prefix) for rule in plan.rules],
-            },
+                _objects(source.bucket_arn, prefix),
+            ),
+            allow(
+                "WriteReplicas",
+                ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                [_objects(rule.destination.bucket_arn, prefix) for rule in plan.rules],
+            ),
             _kms_statement("DecryptSource", ["kms:Decrypt"], source, prefix),
             *(
                 # kms:Decrypt too: with S3 Bucket Keys on, S3 decrypts the destination's
@@ -246,21 +232,20 @@ def replication_policy(plan: ReplicationPlan[pulumi.Input[str]]) -> dict[str, An
                 )
                 for rule in plan.rules
             ),
-        ],
-    }
+        ]
+    )
 
 
 def _kms_statement(
     sid: str, actions: list[str], store: ArtifactStoreRef[pulumi.Input[str]], prefix: str
 ) -> dict[str, Any]:
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Action": actions,
-        "Resource": store.key_arn,
-        "Condition": {
+    return allow(
+        sid,
+        actions,
+        store.key_arn,
+        condition={
             # Only through S3 in the key's own region, and only for this store's bucket.
-            "StringEquals": {"kms:ViaService": f"s3.{store.region}.amazonaws.com"},
+            **via_service(store.region, "s3"),
             # With S3 Bucket Keys the encryption context is the bucket ARN; an object written
             # without one carries its own ARN.
             "StringLike": {
@@ -270,7 +255,7 @@ def _kms_statement(
                 ]
             },
         },
-    }
+    )
 
 
 def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:

@@ -6,17 +6,23 @@ config, so it is tested on its own and its rendered artefacts are golden files
 (``tests/serving/golden/``).
 
 Model files: the bucket holds one Triton model directory per version
-(``artifacts/<model>/<version>/`` with ``config.pbtxt`` and ``<version>/model.onnx``,
-``model_artifacts/README.md`` "Bucket layout"). Triton's own ``s3://`` repository support
-cannot serve that layout (a repository holds model directories named after the model, with
-every version inside), so an init container copies the catalog's ``active`` version of each
-model out of the region's bucket into ``/models/<model>/`` (the layout README's "syncs
-artifacts/<model>/<active>/ into /models/<model>/"), checks the model file against the
-catalog's sha256 and appends the warm-up; Triton then serves ``/models``. The version comes
-from the catalog (code review and ``pulumi up``), not from the bucket's pointer, so what runs
-is what the stack says; ``meshctl models promote`` moves the pointer only once a version is
-complete everywhere, and changing the catalog's ``active`` rolls it out with the probes and
-the PodDisruptionBudget guarding the change.
+(``artifacts/<model>/<version>/`` with ``config.pbtxt`` and ``<version>/model.onnx``, and
+``manifest.json`` written last, ``model_artifacts/README.md`` "Bucket layout"). Triton's own
+``s3://`` repository support cannot serve that layout (a repository holds model directories
+named after the model, with every version inside), so an init container copies one version
+of each model out of the region's bucket into ``/models/<model>/`` and Triton serves
+``/models``. Which version: the region's pointer ``pointers/<model>/active.json``, the one
+``meshctl models promote`` and ``rollback`` move; only while no pointer exists yet (a fresh
+environment, nothing promoted) the catalog's ``active`` version. The script logs which one it
+used. It copies exactly the files the version's ``manifest.json`` lists and checks each
+one's size and sha256 against it; a missing manifest (a version still replicating, or a
+publish that never finished), a listing or copy that fails, or any mismatch stops the pod
+before Triton starts. Then it appends the warm-up.
+
+The pointer is read when a pod starts: after ``promote`` or ``rollback``, restart the Triton
+Deployments in every region (``rollout_restart_commands``; ``meshctl models promote`` prints
+them) and the rollout moves replica by replica behind the probes and the
+PodDisruptionBudget.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +38,7 @@ from typing import Any
 import yaml
 
 from model_artifacts.catalog import ModelSpec, TensorSpec
-from model_artifacts.registry.layout import MANIFEST_NAME, version_prefix
+from model_artifacts.registry.layout import pointer_key, version_prefix
 from model_artifacts.triton_config import triton_datatype
 from regions.instance_types import INSTANCE_TYPES
 
@@ -39,11 +46,16 @@ HTTP_PORT = 8000
 METRICS_PORT = 8002
 GATEWAY_PORT = 8000
 """The gateway's listener (``gateway/config.py`` ``server.port`` default, its Dockerfile's
-EXPOSE); the NLB's targets and health checks use it."""
+EXPOSE); the NLB's targets and health checks use it, and nothing else of the gateway is on it."""
+GATEWAY_METRICS_PORT = 9102
+"""The gateway's Prometheus listener (``server.metrics_port``): in the cluster only, never a
+target of the NLB, whose security groups admit the gateway port alone."""
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 """KServe v2 health endpoints; Triton and the gateway both serve them."""
 MODEL_ROOT = "/models"
+SERVING_NAMESPACE = "inference"
+TRITON_GPU_NAME, TRITON_CPU_NAME = "triton-gpu", "triton-cpu"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 NODE_HEADROOM_MILLICPU = 1000
@@ -66,35 +78,42 @@ class ServingPlanError(ValueError):
 # -- model files ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelSource:
-    """One model version as Triton serves it, and where its files come from."""
+    """One model Triton serves, and where its files come from."""
 
     name: str
-    version: int
+    bucket: str
+    """The region's artifact bucket (``stacks.naming.artifact_bucket``)."""
+    catalog_version: int
+    """The catalog's ``active`` version: served only while the bucket holds no pointer for the
+    model yet (a fresh environment, nothing promoted)."""
     model_file: str
-    sha256: str
-    size_bytes: int
-    uri: str
-    """``s3://<bucket>/artifacts/<model>/<version>/``: the version's Triton model directory."""
+    max_size_bytes: int
+    """The largest model file among the catalog's versions: what the models volume is sized
+    for. A version larger than every catalog version is refused at copy time."""
 
     @property
     def directory(self) -> str:
         return f"{MODEL_ROOT}/{self.name}"
 
     @property
-    def model_path(self) -> str:
-        return f"{self.directory}/{self.version}/{self.model_file}"
+    def pointer_key(self) -> str:
+        """``pointers/<model>/active.json``: the version serving loads in this region."""
+        return pointer_key(self.name)
+
+    def version_uri(self, version: int) -> str:
+        """``s3://<bucket>/artifacts/<model>/<version>/``: a version's Triton model directory."""
+        return f"s3://{self.bucket}/{version_prefix(self.name, version)}"
 
 
 def model_source(bucket: str, model: ModelSpec) -> ModelSource:
-    """The catalog's ``active`` version of ``model`` in ``bucket``."""
-    version = model.version(model.active)
+    """``model`` as served from ``bucket``: the version its pointer names, the catalog's
+    ``active`` version until a pointer exists."""
     return ModelSource(
         name=model.name,
-        version=model.active,
+        bucket=bucket,
+        catalog_version=model.active,
         model_file=model.model_file,
-        sha256=version.sha256,
-        size_bytes=version.size_bytes,
-        uri=f"s3://{bucket}/{version_prefix(model.name, model.active)}",
+        max_size_bytes=max(v.size_bytes for v in model.versions),
     )
 
 
@@ -137,20 +156,147 @@ def _warmup_input(tensor: TensorSpec) -> str:
     )
 
 
+SYNC_FUNCTIONS = r"""
+log() { printf 'model-sync: %s\n' "$*" >&2; }
+refuse() { log "$*; Triton does not start"; exit 1; }
+
+# listed BUCKET KEY: whether the object exists. Only a listing that answers without KEY means
+# it does not; a listing that fails (no access, no network) stops the script, so an error is
+# never taken for a missing pointer.
+listed() {
+  keys=$(aws s3api list-objects-v2 --bucket "$1" --prefix "$2" --query 'Contents[].Key' \
+    --output text </dev/null) || refuse "cannot list s3://$1/$2"
+  for listed_key in $keys; do
+    if [ "$listed_key" = "$2" ]; then return 0; fi
+  done
+  return 1
+}
+
+# fetch BUCKET KEY FILE
+fetch() {
+  mkdir -p "${3%/*}"
+  aws s3 cp "s3://$1/$2" "$3" --only-show-errors </dev/null || refuse "cannot copy s3://$1/$2"
+}
+
+# field NAME: the scalar NAME of the one-line JSON object on stdin, without its quotes (up
+# to the first quote, comma or brace: a value holding one reads short and fails a check).
+field() {
+  sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"
+}
+
+# sync_model BUCKET MODEL CATALOG_VERSION MODEL_FILE: copy the version the region's pointer
+# names (the catalog's while there is no pointer) into $models_root/MODEL and check every file
+# against the version's manifest.json.
+sync_model() {
+  bucket=$1 model=$2
+  pointer="pointers/$model/active.json"
+  if listed "$bucket" "$pointer"; then
+    fetch "$bucket" "$pointer" "$work/$model.pointer.json"
+    doc=$(tr -d ' \t\r\n' <"$work/$model.pointer.json")
+    if [ "$(printf '%s' "$doc" | field model)" != "$model" ]; then
+      refuse "s3://$bucket/$pointer is not the pointer of $model"
+    fi
+    version=$(printf '%s' "$doc" | field active)
+    origin="s3://$bucket/$pointer"
+  else
+    version=$3
+    origin="the model catalog (no s3://$bucket/$pointer yet: nothing promoted here)"
+  fi
+  case "$version" in
+    '' | *[!0-9]* | 0*) refuse "$model: not a version number from $origin: '$version'" ;;
+  esac
+  log "$model: serving version $version from $origin"
+  prefix="artifacts/$model/$version/"
+  if ! listed "$bucket" "${prefix}manifest.json"; then
+    refuse "$model version $version has no s3://$bucket/${prefix}manifest.json: it is" \
+      "incomplete in this region (publish writes the manifest last, replication may" \
+      "still be copying) or was never published"
+  fi
+  fetch "$bucket" "${prefix}manifest.json" "$work/$model.manifest.json"
+  manifest=$(tr -d ' \t\r\n' <"$work/$model.manifest.json")
+  header=$(printf '%s' "$manifest" | sed 's/"files":\[[^]]*\]//')
+  if [ "$(printf '%s' "$header" | field model)" != "$model" ] \
+    || [ "$(printf '%s' "$header" | field version)" != "$version" ]; then
+    refuse "s3://$bucket/${prefix}manifest.json is not the manifest of $model version $version"
+  fi
+  printf '%s\n' "$manifest" | sed 's/.*"files":\[//; s/\].*//' | tr '}' '\n' >"$work/$model.files"
+  target="$models_root/$model"
+  rm -rf "$target"
+  mkdir -p "$target"
+  count=0
+  listing="the manifest of $model version $version"
+  while IFS= read -r entry; do
+    entry=${entry#,}
+    if [ -z "$entry" ]; then continue; fi
+    path=$(printf '%s' "$entry" | field path)
+    key=$(printf '%s' "$entry" | field key)
+    size=$(printf '%s' "$entry" | field size)
+    sha=$(printf '%s' "$entry" | field sha256)
+    case "$path" in
+      '' | /* | *..* | *[!A-Za-z0-9._/-]*) refuse "$listing lists an unsafe path: '$path'" ;;
+    esac
+    case "$size" in
+      '' | *[!0-9]*) refuse "$listing gives no size for $path" ;;
+    esac
+    case "$sha" in
+      *[!0-9a-f]*) refuse "$listing gives no sha256 for $path" ;;
+    esac
+    if [ "${#sha}" -ne 64 ]; then
+      refuse "$listing gives no sha256 for $path"
+    fi
+    if [ "$key" != "$prefix$path" ]; then
+      refuse "$listing lists $path at $key, expected $prefix$path"
+    fi
+    used=$((used + size))
+    if [ "$used" -gt "$budget" ]; then
+      refuse "$model version $version needs more than the models volume holds" \
+        "($budget bytes): list the version in model_artifacts/models.yaml and deploy," \
+        "so the volume is sized for it"
+    fi
+    fetch "$bucket" "$key" "$target/$path"
+    actual=$(wc -c <"$target/$path")
+    if [ "$((actual))" -ne "$size" ]; then
+      refuse "$target/$path has $((actual)) bytes, manifest.json says $size"
+    fi
+    actual=$(sha256sum <"$target/$path")
+    if [ "${actual%% *}" != "$sha" ]; then
+      refuse "$target/$path has sha256 ${actual%% *}, manifest.json says $sha"
+    fi
+    count=$((count + 1))
+  done <"$work/$model.files"
+  if [ ! -f "$target/config.pbtxt" ] || [ ! -f "$target/$version/$4" ]; then
+    refuse "$listing lacks config.pbtxt or $version/$4: not a Triton model directory"
+  fi
+  log "$model: version $version verified: $count files match its manifest.json"
+}
+"""
+"""Shell functions of the init container's script (POSIX sh with the AWS CLI, sed, tr, wc
+and sha256sum, all in the AWS CLI image). No JSON tool there: the pointer and the manifest
+are flattened to one line and read field by field; a document they cannot read fails a check
+and stops the pod rather than passing it."""
+
+
 def sync_script(sources: Sequence[ModelSource], warmups: Mapping[str, str]) -> str:
-    """The init container's shell script: copy, verify, append warm-up; any failure stops the
-    pod before Triton starts (``set -eu``), so a missing replica or a corrupt file never
-    serves."""
-    lines = ["set -eu"]
+    """The init container's shell script: for each model, resolve the version (pointer, else
+    catalog), copy the files its manifest lists, verify each one's size and sha256, append the
+    warm-up. Any failure stops the pod before Triton starts (``set -eu`` and explicit checks),
+    so a missing replica, an incomplete version or a corrupt file never serves.
+    ``MODEL_ROOT`` (default ``/models``) and ``TMPDIR`` move the copy for tests."""
+    lines = [
+        "set -euf",
+        "# Rendered by components/serving_plan.py (sync_script); do not edit.",
+        f'models_root="${{MODEL_ROOT:-{MODEL_ROOT}}}"',
+        'work="$(mktemp -d)"',
+        f"budget={sync_budget_bytes(sources)}",
+        "used=0",
+        SYNC_FUNCTIONS.strip("\n"),
+    ]
     for source in sources:
-        lines += [
-            f'aws s3 cp "{source.uri}" "{source.directory}/" --recursive --only-show-errors '
-            f'--exclude "{MANIFEST_NAME}"',
-            f'echo "{source.sha256}  {source.model_path}" | sha256sum -c --quiet -',
-        ]
+        arguments = [source.bucket, source.name, str(source.catalog_version), source.model_file]
+        lines.append("sync_model " + " ".join(shlex.quote(a) for a in arguments))
         if source.name in warmups:
             lines += [
-                f"cat >> {source.directory}/config.pbtxt <<'WARMUP'",
+                f"cat >> \"$models_root/{source.name}/config.pbtxt\" <<'WARMUP'",
                 warmups[source.name].rstrip("\n"),
                 "WARMUP",
             ]
@@ -158,9 +304,31 @@ def sync_script(sources: Sequence[ModelSource], warmups: Mapping[str, str]) -> s
 
 
 def model_volume_mib(sources: Sequence[ModelSource]) -> int:
-    """Size limit of the emptyDir the models are copied into: their files plus headroom."""
-    total = sum(s.size_bytes for s in sources) * MODEL_VOLUME_HEADROOM
+    """Size limit of the emptyDir the models are copied into: the largest catalog version of
+    each model plus headroom."""
+    total = sum(s.max_size_bytes for s in sources) * MODEL_VOLUME_HEADROOM
     return math.ceil(total / 2**20) + 64
+
+
+def sync_budget_bytes(sources: Sequence[ModelSource]) -> int:
+    """What the script may copy: the volume less a MiB for the warm-up text it appends."""
+    return (model_volume_mib(sources) - 1) * 2**20
+
+
+# -- rollout after promote -------------------------------------------------------------------
+def triton_deployment(model: ModelSpec) -> str:
+    """The Triton Deployment that serves ``model``: GPU models on ``triton-gpu``, their CPU
+    fallbacks on ``triton-cpu``."""
+    return TRITON_GPU_NAME if model.serving == "gpu" else TRITON_CPU_NAME
+
+
+def rollout_restart_command(model: ModelSpec, context: str) -> str:
+    """The command that makes a region load a moved pointer: Triton reads it at pod start, so
+    its pods are replaced one at a time (``maxUnavailable: 1``, readiness-gated)."""
+    return (
+        f"kubectl --context {context} --namespace {SERVING_NAMESPACE} rollout restart "
+        f"deployment/{triton_deployment(model)}"
+    )
 
 
 # -- Triton ----------------------------------------------------------------------------------
@@ -492,7 +660,11 @@ def gateway_config(
                 "fallback": {"backend": "cpu", "model": fallback.name},
             }
         ],
-        "server": {"host": "0.0.0.0", "port": GATEWAY_PORT},  # noqa: S104 - the pod's listener
+        "server": {
+            "host": "0.0.0.0",  # noqa: S104 - the pod's listeners
+            "port": GATEWAY_PORT,
+            "metrics_port": GATEWAY_METRICS_PORT,
+        },
         "observability": {"tracing_exporter": "none", "log_level": routing.log_level},
     }
 

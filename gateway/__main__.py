@@ -1,19 +1,25 @@
 """``python -m gateway --config FILE``: validate the config, then serve.
 
-A bad config exits with status 2 and the list of problems before anything listens.
+Two listeners in one process and event loop: inference and health on ``server.port`` (what
+the load balancer forwards), Prometheus ``/metrics`` on ``server.metrics_port``. A bad config
+exits with status 2 and the list of problems before anything listens.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
-from gateway.app import create_app
-from gateway.config import CONFIG_PATH_ENV, ConfigError, load_config
-from gateway.observability import configure_logging
+from gateway.app import create_app, create_metrics_app
+from gateway.config import CONFIG_PATH_ENV, ConfigError, GatewayConfig, load_config
+from gateway.observability import Metrics, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,18 +42,56 @@ def main(argv: list[str] | None = None) -> int:
     # The event loop shares the GIL with the feature-read threads; a shorter switch interval
     # bounds how long a boto3 call can hold up the loop (the default is 5 ms, our whole budget).
     sys.setswitchinterval(0.001)
-    uvicorn.run(
-        create_app(config),
-        host=config.server.host,
-        port=config.server.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        # uvloop and httptools are used when installed (see README), h11 otherwise.
-        loop="auto",
-        http="auto",
-    )
+    serve(config)
     return 0
+
+
+class _MetricsServer(uvicorn.Server):
+    """The metrics listener leaves signals to the inference server, which stops it last."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve(config: GatewayConfig) -> None:
+    """Runs both listeners until the inference server stops (SIGTERM, SIGINT)."""
+    metrics = Metrics()
+    common: dict[str, Any] = {
+        "host": config.server.host,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        # uvloop and httptools are used when installed (see README), h11 otherwise.
+        "loop": "auto",
+        "http": "auto",
+    }
+    public = uvicorn.Server(
+        uvicorn.Config(create_app(config, metrics=metrics), port=config.server.port, **common)
+    )
+    exporter = _MetricsServer(
+        uvicorn.Config(
+            create_metrics_app(metrics),
+            port=config.server.metrics_port,
+            lifespan="off",
+            **common,
+        )
+    )
+    # As uvicorn.run: after a graceful stop on SIGINT the re-raised interrupt ends the run.
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(
+        loop_factory=public.config.get_loop_factory()
+    ) as runner:
+        runner.run(_serve_both(public, exporter))
+
+
+async def _serve_both(public: uvicorn.Server, exporter: uvicorn.Server) -> None:
+    metrics_task = asyncio.create_task(exporter.serve())
+    try:
+        await public.serve()
+    finally:
+        # Scrapes continue while in-flight requests drain; the exporter stops last.
+        exporter.should_exit = True
+        await metrics_task
 
 
 if __name__ == "__main__":

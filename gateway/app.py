@@ -1,8 +1,10 @@
-"""The HTTP surface: KServe v2 routes, admission control, residency, errors, metrics.
+"""The HTTP surface: KServe v2 routes, admission control, residency, errors; and metrics.
 
-``create_app(config)`` builds a Starlette application; the clients (HTTP pool, DynamoDB,
-tracer) are created in its lifespan, so importing this module or building the app does
-no I/O.
+``create_app(config)`` builds the inference application (``server.port``, what the load
+balancer forwards); ``create_metrics_app(metrics)`` the Prometheus one (``server.metrics_port``,
+scraped inside the cluster): ``/metrics`` is never on the inference port. The clients (HTTP
+pool, DynamoDB, tracer) are created in the inference app's lifespan, so importing this module
+or building the apps does no I/O.
 """
 
 from __future__ import annotations
@@ -315,14 +317,18 @@ def _json(document: Mapping[str, Any], status: int = 200) -> Response:
 
 
 def create_app(
-    config: GatewayConfig, *, tracer_provider: TracerProvider | None = None
+    config: GatewayConfig,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    metrics: Metrics | None = None,
 ) -> Starlette:
-    """The gateway as an ASGI application.
+    """The gateway as an ASGI application: inference and health, no metrics route.
 
     Traces go where ``config.observability`` says, unless ``tracer_provider`` is given (an
     embedding process that owns its provider, or a test with an in-memory exporter).
+    ``metrics`` is the registry ``create_metrics_app`` exposes; a fresh one when omitted.
     """
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
     gateway = Gateway(config, metrics)
 
     async def live(_: Request) -> Response:
@@ -353,9 +359,6 @@ def create_app(
         known = request.path_params["name"] in config.models
         return _json({"name": request.path_params["name"], "ready": known}, 200 if known else 404)
 
-    async def prometheus(_: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with _started(config, gateway, tracer_provider):
@@ -370,9 +373,21 @@ def create_app(
         Route("/v2/models/{name}/ready", model_ready),
         Route("/v2/models/{name}/infer", gateway.infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", gateway.infer, methods=["POST"]),
-        Route("/metrics", prometheus),
     ]
     return Starlette(routes=routes, lifespan=lifespan, max_body_size=config.server.max_body_bytes)
+
+
+def create_metrics_app(metrics: Metrics) -> Starlette:
+    """``GET /metrics`` (Prometheus text format) and nothing else, for ``server.metrics_port``.
+
+    A listener of its own keeps the metrics off the port the load balancer forwards; it
+    shares the process and event loop with the inference app, so it reports that app's
+    registry and goes away with it."""
+
+    async def prometheus(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/metrics", prometheus)])
 
 
 @asynccontextmanager

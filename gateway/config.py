@@ -26,6 +26,8 @@ DATATYPES = ("BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
 ALGORITHMS = ("EdDSA", "ES256", "HS256")
 EXPORTERS = ("none", "console", "otlp")
 MIN_HS256_SECRET_BYTES = 32
+DEFAULT_METRICS_PORT = 9102
+MAX_PORT = 65535
 
 TracingExporter = Literal["none", "console", "otlp"]
 
@@ -123,10 +125,14 @@ class FeatureSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Listener and admission control."""
+    """Listeners and admission control."""
 
     host: str
     port: int
+    """The inference listener (KServe v2 and health): what the load balancer forwards to."""
+    metrics_port: int
+    """Prometheus ``/metrics``, on the same host but never on ``port``: the load balancer
+    forwards ``port`` only, so metrics stay inside the cluster."""
     max_inflight: int
     retry_after_s: int
     max_body_bytes: int
@@ -496,13 +502,29 @@ def _model(node: _Node, backends: Mapping[str, BackendSettings]) -> ModelSetting
 
 
 def _server(node: _Node) -> ServerSettings:
+    port = _port(node, "port", 8000)
+    metrics_port = _port(node, "metrics_port", DEFAULT_METRICS_PORT)
+    if port == metrics_port:
+        node._fail(
+            "metrics_port",
+            f"must differ from server.port ({port}): /metrics stays off the port the load "
+            "balancer forwards",
+        )
     return ServerSettings(
         host=node.string("host", "0.0.0.0"),  # noqa: S104 - in a pod the listener must face the NLB
-        port=node.integer("port", 8000),
+        port=port,
+        metrics_port=metrics_port,
         max_inflight=node.integer("max_inflight", 256),
         retry_after_s=node.integer("retry_after_s", 1),
         max_body_bytes=node.integer("max_body_bytes", 16 * 1024 * 1024),
     )
+
+
+def _port(node: _Node, key: str, default: int) -> int:
+    value = node.integer(key, default)
+    if value > MAX_PORT:
+        node._fail(key, f"expected a TCP port from 1 to {MAX_PORT}, got {value}")
+    return value
 
 
 def _observability(node: _Node) -> ObservabilitySettings:

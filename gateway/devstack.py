@@ -222,8 +222,11 @@ def gateway_config(
     jurisdiction: str = LOCAL_JURISDICTION,
     home_endpoints: Mapping[str, str] | None = None,
     env: str = "local",
+    metrics_port: int | None = None,
 ) -> dict[str, Any]:
-    """A complete config document for a local gateway; callers adjust fields as they need."""
+    """A complete config document for a local gateway; callers adjust fields as they need.
+    ``metrics_port`` defaults to a free port (never the shared default 9102, so gateways run
+    side by side)."""
     spec = {"datatype": "FP32"}
     return {
         "region": region,
@@ -254,9 +257,19 @@ def gateway_config(
                 "popular_classes": [1, 2, 3, 4, 5, 6, 7, 8],
             }
         ],
-        "server": {"host": "127.0.0.1", "port": port, "max_inflight": 256},
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "metrics_port": metrics_port or free_port(),
+            "max_inflight": 256,
+        },
         "observability": {"tracing_exporter": "none", "log_level": "INFO"},
     }
+
+
+def metrics_url(document: Mapping[str, Any]) -> str:
+    """Where a local gateway started with ``document`` serves ``/metrics``."""
+    return f"http://127.0.0.1:{document['server']['metrics_port']}"
 
 
 def write_secret(path: Path) -> bytes:
@@ -308,6 +321,8 @@ class Stack:
     gateway: Service
     secret: bytes
     table: str
+    metrics_url: str
+    """The gateway's Prometheus listener (``server.metrics_port``)."""
 
     def stop(self) -> None:
         """Stops the gateway first, so nothing calls a dead dependency on the way down."""
@@ -363,7 +378,7 @@ def local_stack(
             workdir, env=_fake_aws_env(),
         )  # fmt: skip
         started.append(gateway)
-        yield Stack(moto, backend, gateway, secret, table)
+        yield Stack(moto, backend, gateway, secret, table, metrics_url(document))
     finally:
         for service in reversed(started):
             service.stop()
@@ -414,7 +429,8 @@ def _print_demo(stack: Stack, workdir: Path, out: IO[str]) -> None:
         f"{curl} -H 'Authorization: Bearer {home}'\n\n"
         f"# a US user in this EU region: 307 to the US endpoint, no feature read\n"
         f"{curl} -H 'Authorization: Bearer {traveller}' -i\n\n"
-        f"# metrics\ncurl -s {stack.gateway.url}/metrics | grep ^gateway_\n\n"
+        f"# metrics (their own port: not on the inference port)\n"
+        f"curl -s {stack.metrics_url}/metrics | grep ^gateway_\n\n"
         "Ctrl-C stops everything.",
         file=out,
         flush=True,

@@ -12,7 +12,13 @@ from typing import Any
 from components.model_store import ModelArtifactStore, ModelArtifactStoreArgs
 from stacks import naming
 from stacks.context import RegionalContext
-from stacks.settings import NAMESPACE, CommonSettings, StackConfigError, config_object
+from stacks.settings import (
+    NAMESPACE,
+    CommonSettings,
+    StackConfigError,
+    config_object,
+    reject_unknown_keys,
+)
 
 CONFIG_KEY = "artifacts"
 
@@ -35,8 +41,7 @@ def artifact_settings(settings: CommonSettings) -> ArtifactSettings:
     """Parses ``inference-mesh:artifacts``; unset keys take the defaults above."""
     data = config_object(settings, CONFIG_KEY, required=False)
     key = f"{NAMESPACE}:{CONFIG_KEY}"
-    for unknown in sorted(set(data) - set(_FIELDS)):
-        raise StackConfigError(settings.stack, f"{key}.{unknown}", f"one of {sorted(_FIELDS)}")
+    reject_unknown_keys(settings.stack, key, data, _FIELDS)
     values: dict[str, int] = {}
     for name, attribute in _FIELDS.items():
         if name not in data:

@@ -35,10 +35,17 @@ from typing import TYPE_CHECKING, Any
 from capacity.planner import FleetPlan, RegionPlan, load_shipped_plan
 from components.cluster import versions
 from components.cluster.access import check_public_access_cidr
-from components.cluster.pools import GpuPool, GpuPoolError, plan_gpu_pools
+from components.cluster.pools import GpuPool, GpuPoolError, SystemNodes, plan_gpu_pools
+from components.log_retention import log_retention_error
 from regions.instance_types import GPU_CLASSES, INSTANCE_TYPES
 from stacks import naming
-from stacks.settings import NAMESPACE, RegionalSettings, StackConfigError, config_object
+from stacks.settings import (
+    NAMESPACE,
+    ConfigSection,
+    RegionalSettings,
+    StackConfigError,
+    config_object,
+)
 
 if TYPE_CHECKING:  # the SDK-heavy modules load only when a stack is built
     from components.cluster.gpu_cluster import GpuClusterArgs
@@ -48,7 +55,6 @@ KEY = f"{NAMESPACE}:cluster"
 PROD = "prod"
 _DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
 _ARM_FAMILY = re.compile(r"^[a-z]+[0-9]+[a-z]*g[a-z]*$")
-_LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 _TOP_LEVEL = {
     "kubernetesVersion",
     "endpointPublicAccessCidrs",
@@ -73,15 +79,6 @@ _GPU_POOLS = {
 
 
 @dataclass(frozen=True)
-class SystemNodeSettings:
-    instance_type: str
-    min_size: int
-    desired_size: int
-    max_size: int
-    disk_gib: int
-
-
-@dataclass(frozen=True)
 class GpuPoolSettings:
     classes: tuple[str, ...]
     spot: bool
@@ -101,23 +98,13 @@ class ClusterSettings:
     log_retention_days: int
     deletion_protection: bool
     admin_role_arns: tuple[str, ...]
-    system_nodes: SystemNodeSettings
+    system_nodes: SystemNodes
     gpu_pools: GpuPoolSettings
 
 
 # -- parsing (pure) ---------------------------------------------------------------------
-class _Reader:
-    """Reads one mapping of the config, naming ``inference-mesh:cluster.<path>`` in errors."""
-
-    def __init__(self, stack: str, data: Any, path: str, allowed: set[str]):
-        if not isinstance(data, dict):
-            raise StackConfigError(stack, path, "a mapping", data)
-        for unknown in sorted(set(data) - allowed):
-            raise StackConfigError(stack, f"{path}.{unknown}", f"one of {sorted(allowed)}")
-        self.stack, self.data, self.path = stack, data, path
-
-    def fail(self, key: str, expected: str) -> StackConfigError:
-        return StackConfigError(self.stack, f"{self.path}.{key}", expected, self.data.get(key))
+class _Reader(ConfigSection):
+    """Reads one mapping of ``inference-mesh:cluster``."""
 
     def integer(self, key: str, low: int, high: int, default: int | None = None) -> int:
         value = self.data.get(key, default)
@@ -155,8 +142,9 @@ def parse_cluster_settings(stack: str, environment: str, data: Any) -> ClusterSe
             f"{list(versions.SUPPORTED_KUBERNETES_VERSIONS)}",
         )
     retention = data.get("logRetentionDays", 365)
-    if isinstance(retention, bool) or retention not in _LOG_RETENTION:
-        raise top.fail("logRetentionDays", f"one of {list(_LOG_RETENTION)}")
+    expected = log_retention_error(retention)
+    if expected:
+        raise top.fail("logRetentionDays", expected)
     return ClusterSettings(
         kubernetes_version=version,
         endpoint_public_access_cidrs=_public_cidrs(top, environment),
@@ -189,7 +177,7 @@ def _admin_roles(top: _Reader) -> tuple[str, ...]:
     return roles
 
 
-def _system_nodes(stack: str, data: Any) -> SystemNodeSettings:
+def _system_nodes(stack: str, data: Any) -> SystemNodes:
     nodes = _Reader(stack, data, f"{KEY}.systemNodes", _SYSTEM_NODES)
     instance_type = data.get("instanceType")
     cpu_types = sorted(
@@ -201,7 +189,7 @@ def _system_nodes(stack: str, data: Any) -> SystemNodeSettings:
         raise nodes.fail("instanceType", f"an x86 CPU instance type from {cpu_types}")
     low = nodes.integer("min", 1, 100)
     desired = nodes.integer("desired", low, 100)
-    return SystemNodeSettings(
+    return SystemNodes(
         instance_type=instance_type,
         min_size=low,
         desired_size=desired,
@@ -297,13 +285,13 @@ def build(ctx: RegionalContext) -> dict[str, Any]:
 
 
 def cluster_args(ctx: RegionalContext) -> GpuClusterArgs:
-    from components.cluster.gpu_cluster import GpuClusterArgs, SystemNodes  # noqa: PLC0415
+    from components.cluster.gpu_cluster import GpuClusterArgs  # noqa: PLC0415
     from components.cluster.manifests import NodeTiming  # noqa: PLC0415
     from stacks.regional import regional_tags  # noqa: PLC0415 (stacks.regional imports us)
 
     settings = ctx.settings
     config = cluster_settings(settings)
-    nodes, pools = config.system_nodes, config.gpu_pools
+    pools = config.gpu_pools
     return GpuClusterArgs(
         cluster_name=naming.cluster_name(settings.environment, settings.region.region),
         region=settings.region.region,
@@ -313,9 +301,7 @@ def cluster_args(ctx: RegionalContext) -> GpuClusterArgs:
         availability_zones=settings.region.availability_zones,
         kubernetes_version=config.kubernetes_version,
         gpu_pools=gpu_pools(settings, config),
-        system_nodes=SystemNodes(
-            nodes.instance_type, nodes.min_size, nodes.desired_size, nodes.max_size, nodes.disk_gib
-        ),
+        system_nodes=config.system_nodes,
         gpu_disk_gib=pools.disk_gib,
         timing=NodeTiming(
             pools.consolidate_after, pools.expire_after, pools.termination_grace_period

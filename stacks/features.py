@@ -39,7 +39,13 @@ from components.feature_store import (
 )
 from stacks import naming
 from stacks.context import RegionalContext
-from stacks.settings import NAMESPACE, RegionalSettings, StackConfigError, config_object
+from stacks.settings import (
+    NAMESPACE,
+    RegionalSettings,
+    StackConfigError,
+    config_object,
+    reject_unknown_keys,
+)
 
 CONFIG_KEY = "features"
 CODE_DIR = Path(__file__).resolve().parent.parent / "features"
@@ -79,9 +85,7 @@ class FeatureSettings:
 def parse_feature_settings(settings: RegionalSettings) -> FeatureSettings:
     """The stack's ``inference-mesh:features`` value, checked field by field."""
     data = config_object(settings, CONFIG_KEY)
-    key = f"{NAMESPACE}:{CONFIG_KEY}"
-    for unknown in sorted(set(data) - ALLOWED_KEYS):
-        raise StackConfigError(settings.stack, f"{key}.{unknown}", f"one of {sorted(ALLOWED_KEYS)}")
+    reject_unknown_keys(settings.stack, f"{NAMESPACE}:{CONFIG_KEY}", data, ALLOWED_KEYS)
     return FeatureSettings(
         retention=replace(FeatureRetention(), **_numbers(settings, data, _RETENTION_KEYS)),
         consumer=replace(ConsumerSizing(), **_numbers(settings, data, _CONSUMER_KEYS)),

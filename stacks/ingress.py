@@ -13,7 +13,8 @@ Config (stack file, under ``config:``)::
 
 The certificate is issued outside this repository (ACM, in the stack's region, for the
 jurisdiction's DNS name); the shipped stack files carry a placeholder ARN of the right shape
-that must be replaced before a real deployment. The health check's path is not configurable:
+(certificate id all zeros) for the offline plan and previews, which a real deployment
+refuses before declaring anything (``refuse_placeholders``). The health check's path is not configurable:
 it is the gateway's readiness endpoint.
 
 Exports (key ``ingress``): ``nlbArn`` (the global stack's accelerator reads it by
@@ -23,6 +24,7 @@ a few more for operators.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,8 @@ _FIELDS = {
     "deregistrationDelaySeconds",
     "healthCheck",
 }
+_PLACEHOLDER_CERTIFICATE = re.compile(r":certificate/0{8}-0{4}-0{4}-0{4}-0{12}$")
+"""The shipped stack files' certificate id (the nil UUID): ACM never issues it."""
 _HEALTH = {
     "intervalSeconds": "interval_seconds",
     "timeoutSeconds": "timeout_seconds",
@@ -123,6 +127,28 @@ def ingress_settings(settings: RegionalSettings) -> IngressSettings:
     return parse_ingress_settings(
         settings.stack, settings.region.region, config_object(settings, CONFIG_KEY)
     )
+
+
+def check_deployable_certificate(stack: str, certificate_arn: str) -> None:
+    """Raises unless the certificate ARN is a real one: the placeholder only plans."""
+    if _PLACEHOLDER_CERTIFICATE.search(certificate_arn):
+        raise StackConfigError(
+            stack,
+            f"{KEY}.certificateArn",
+            f"your ACM certificate: the all-zero certificate id is the offline plan's "
+            f"placeholder; set {KEY}.certificateArn to your ACM certificate (issued in the "
+            "stack's region for the jurisdiction's DNS name)",
+            certificate_arn,
+        )
+
+
+def refuse_placeholders(settings: RegionalSettings) -> None:
+    """In a real deployment (not a preview, not the mock engine), refuse the placeholder
+    certificate before any resource is declared."""
+    from stacks import engine  # noqa: PLC0415 (imports the Pulumi SDK)
+
+    if engine.is_real_deployment():
+        check_deployable_certificate(settings.stack, ingress_settings(settings).certificate_arn)
 
 
 def load_balancer_name(environment: str, region: str) -> str:

@@ -31,6 +31,10 @@ def personal_data_tags(settings: RegionalSettings) -> dict[str, str]:
 
 
 def regional_program(settings: RegionalSettings) -> dict[str, Any]:
+    # Placeholders plan offline and preview, but a real deployment stops here, before any
+    # resource is declared.
+    for refuse_placeholders in DEPLOY_CHECKS:
+        refuse_placeholders(settings)
     tags = regional_tags(settings)
     register_default_tags(tags)
     spec = settings.region
@@ -70,6 +74,13 @@ def regional_program(settings: RegionalSettings) -> dict[str, Any]:
 
 
 RegionalBuilder = Callable[[RegionalContext], dict[str, Any]]
+
+DEPLOY_CHECKS: list[Callable[[RegionalSettings], None]] = [
+    serving.refuse_placeholders,
+    ingress.refuse_placeholders,
+]
+"""Run first in every regional program: each raises in a real deployment (not a preview,
+not the mock engine) when its concern's stack config still holds a shipped placeholder."""
 
 # Each concern's module exposes build(ctx) -> exports, reading its own config key.
 REGIONAL_BUILDERS: list[tuple[str, RegionalBuilder]] = [

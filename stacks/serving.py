@@ -3,8 +3,9 @@
 
 Config (stack file, under ``config:``)::
 
+    inference-mesh:gatewayImageDigest: sha256:<64 hex>  # optional; CI sets it, overrides the next
     inference-mesh:serving:
-      gatewayImageDigest: sha256:<64 hex>   # CI sets it after pushing; a tag is refused
+      gatewayImageDigest: sha256:<64 hex>   # a tag is refused; all zeros: offline placeholder
       homeEndpoints:                        # every jurisdiction of the region catalog
         EU: https://eu.inference.example.com
       gateway:
@@ -35,6 +36,13 @@ source of fleet size; the models and their versions come from the model catalog.
 
 ``homeEndpoints`` are the per-jurisdiction entry points the gateway redirects users to: set
 them to the DNS names of the jurisdictions' accelerators (the global stack exports them).
+
+The gateway image: CI builds, scans and pushes it to the primary region's repository, waits
+for ECR replication, then runs ``pulumi up`` with ``inference-mesh:gatewayImageDigest`` set
+to the pushed digest (a top-level key, so CI sets it with ``pulumi config set`` without
+editing the stack file); it overrides ``serving.gatewayImageDigest``. The all-zero digest in
+the shipped stack files is a placeholder for the offline plan and previews: a real
+deployment refuses it before declaring anything (``refuse_placeholders``).
 """
 
 from __future__ import annotations
@@ -56,6 +64,11 @@ if TYPE_CHECKING:  # the SDK-heavy modules load only when a stack is built
 
 CONFIG_KEY = "serving"
 KEY = f"{NAMESPACE}:{CONFIG_KEY}"
+DIGEST_CONFIG_KEY = "gatewayImageDigest"
+DIGEST_KEY = f"{NAMESPACE}:{DIGEST_CONFIG_KEY}"
+"""Top-level key CI sets to the digest it pushed; overrides ``serving.gatewayImageDigest``."""
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+"""The shipped stack files' digest: no registry serves it; real deployments refuse it."""
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _JURISDICTION = re.compile(r"^[A-Z]{2,3}$")
 _PEM = re.compile(r"^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?$")
@@ -93,6 +106,9 @@ class GatewayConfig:
 @dataclass(frozen=True)
 class ServingSettings:
     gateway_image_digest: str
+    gateway_image_digest_key: str
+    """Where the digest came from: ``inference-mesh:gatewayImageDigest`` when CI set it,
+    else ``inference-mesh:serving.gatewayImageDigest``."""
     home_endpoints: Mapping[str, str]
     gateway: GatewayConfig
     triton_gpu: plan.PodResources
@@ -165,16 +181,23 @@ class _Section:
 
 
 def parse_serving_settings(
-    stack: str, data: Any, jurisdictions: Iterable[str], budget_ms: float
+    stack: str,
+    data: Any,
+    jurisdictions: Iterable[str],
+    budget_ms: float,
+    digest_override: Any = None,
 ) -> ServingSettings:
     """``data`` is the ``inference-mesh:serving`` mapping; ``jurisdictions`` those of the region
-    catalog (each needs a home endpoint); ``budget_ms`` the plan's latency budget."""
+    catalog (each needs a home endpoint); ``budget_ms`` the plan's latency budget;
+    ``digest_override`` the ``inference-mesh:gatewayImageDigest`` value when set."""
     top = _Section(stack, data, KEY, _TOP)
     scaling = top.section("autoscaling", _AUTOSCALING)
     triton, cpu_triton = top.section("triton", _TRITON), top.section("cpuTriton", _CPU_TRITON)
     prometheus = top.section("prometheus", _PROMETHEUS)
+    digest, digest_key = _image_digest(top, digest_override)
     return ServingSettings(
-        gateway_image_digest=_digest(top),
+        gateway_image_digest=digest,
+        gateway_image_digest_key=digest_key,
         home_endpoints=_home_endpoints(top, jurisdictions),
         gateway=_gateway(top.section("gateway", _GATEWAY, required=True), budget_ms),
         triton_gpu=triton.resources(plan.PodResources("2", "8Gi")),
@@ -196,15 +219,23 @@ def parse_serving_settings(
     )
 
 
-def _digest(top: _Section) -> str:
+_DIGEST_EXPECTED = (
+    "an image digest sha256:<64 lowercase hex> (a tag is refused: it can move, a digest "
+    "always names the same image)"
+)
+
+
+def _image_digest(top: _Section, override: Any) -> tuple[str, str]:
+    """The gateway image digest and the key it came from: CI's top-level override when set,
+    else the serving section's (which must be valid either way: it is the fallback)."""
     value = top.data.get("gatewayImageDigest")
     if not isinstance(value, str) or not _DIGEST.match(value):
-        raise top.fail(
-            "gatewayImageDigest",
-            "an image digest sha256:<64 lowercase hex> (a tag is refused: it can move, a "
-            "digest always names the same image)",
-        )
-    return value
+        raise top.fail("gatewayImageDigest", _DIGEST_EXPECTED)
+    if override is None:
+        return value, f"{KEY}.gatewayImageDigest"
+    if not isinstance(override, str) or not _DIGEST.match(override):
+        raise StackConfigError(top.stack, DIGEST_KEY, _DIGEST_EXPECTED, override)
+    return override, DIGEST_KEY
 
 
 def _home_endpoints(top: _Section, jurisdictions: Iterable[str]) -> dict[str, str]:
@@ -270,8 +301,41 @@ def _optional(section: _Section, key: str) -> str | None:
 def serving_settings(settings: RegionalSettings, budget_ms: float) -> ServingSettings:
     jurisdictions = {spec.jurisdiction for spec in settings.catalog}
     return parse_serving_settings(
-        settings.stack, config_object(settings, CONFIG_KEY), jurisdictions, budget_ms
+        settings.stack,
+        config_object(settings, CONFIG_KEY),
+        jurisdictions,
+        budget_ms,
+        digest_override=settings.raw.get(DIGEST_KEY),
     )
+
+
+def gateway_image_digest(settings: RegionalSettings) -> tuple[str, str]:
+    """The digest the gateway will run and the key it came from, validated, without the
+    capacity plan (``refuse_placeholders`` runs before anything else)."""
+    top = _Section(settings.stack, config_object(settings, CONFIG_KEY), KEY, _TOP)
+    return _image_digest(top, settings.raw.get(DIGEST_KEY))
+
+
+def check_deployable_digest(stack: str, digest: str, key: str) -> None:
+    """Raises unless ``digest`` names a pushed image: the placeholder only plans."""
+    if digest == PLACEHOLDER_DIGEST:
+        raise StackConfigError(
+            stack,
+            key,
+            f"the digest of a pushed gateway image: the all-zero digest is the offline plan's "
+            f"placeholder and no registry serves it; set {DIGEST_KEY} to the digest CI pushed "
+            f"(pulumi config set {DIGEST_KEY} sha256:...)",
+            digest,
+        )
+
+
+def refuse_placeholders(settings: RegionalSettings) -> None:
+    """In a real deployment (not a preview, not the mock engine), refuse the placeholder
+    digest before any resource is declared."""
+    from stacks import engine  # noqa: PLC0415 (imports the Pulumi SDK)
+
+    if engine.is_real_deployment():
+        check_deployable_digest(settings.stack, *gateway_image_digest(settings))
 
 
 # -- inputs from the plan and the catalog -------------------------------------------------

@@ -8,11 +8,13 @@ fails here, naming the stack file, the key and the expected value, before any re
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from components.log_retention import log_retention_error
 from regions.catalog import RegionCatalog, RegionSpec, load_catalog
 from stacks import naming
 
@@ -36,6 +38,33 @@ class StackConfigError(ValueError):
 
 def stack_file(stack: str) -> str:
     return f"stacks/Pulumi.{stack}.yaml"
+
+
+def reject_unknown_keys(
+    stack: str, path: str, data: Mapping[str, Any], allowed: Iterable[str]
+) -> None:
+    """Fails on the first key of ``data`` (in sorted order) that ``allowed`` does not list,
+    naming ``<path>.<key>`` and the keys allowed."""
+    known = set(allowed)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise StackConfigError(stack, f"{path}.{unknown[0]}", f"one of {sorted(known)}")
+
+
+class ConfigSection:
+    """One mapping of a stack's config (``inference-mesh:cluster.systemNodes``, say): checks
+    that it is a mapping of known keys, and names ``<path>.<key>`` in errors. Concerns add
+    their own typed readers in a subclass."""
+
+    def __init__(self, stack: str, data: Any, path: str, allowed: set[str]):
+        if not isinstance(data, dict):
+            raise StackConfigError(stack, path, "a mapping", data)
+        reject_unknown_keys(stack, path, data, allowed)
+        self.stack, self.data, self.path = stack, data, path
+
+    def fail(self, key: str, expected: str) -> StackConfigError:
+        """The error for ``key``, quoting its value."""
+        return StackConfigError(self.stack, f"{self.path}.{key}", expected, self.data.get(key))
 
 
 @dataclass(frozen=True)
@@ -83,11 +112,6 @@ class GlobalSettings(CommonSettings):
 
     def regional_stack(self, region: str) -> str:
         return f"{self.stack_org}/{naming.PROJECT}/{naming.stack_name(self.environment, region)}"
-
-
-# Retention that keeps a year of flow logs for incident reviews (CIS AWS 3.x asks for logs
-# to be kept; 365 days is the common audit window).
-_VALID_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 
 
 def parse_settings(
@@ -155,9 +179,9 @@ def _object(stack: str, key: str, value: Any) -> dict[str, Any]:
 def _network(stack: str, value: Any) -> NetworkSettings:
     key = f"{NAMESPACE}:network"
     data = _object(stack, key, value)
-    allowed = {"natGateways", "interfaceEndpoints", "flowLogRetentionDays"}
-    for unknown in sorted(set(data) - allowed):
-        raise StackConfigError(stack, f"{key}.{unknown}", f"one of {sorted(allowed)}")
+    reject_unknown_keys(
+        stack, key, data, {"natGateways", "interfaceEndpoints", "flowLogRetentionDays"}
+    )
     nat = data.get("natGateways")
     if nat not in {n.value for n in NatGateways}:
         raise StackConfigError(
@@ -166,11 +190,12 @@ def _network(stack: str, value: Any) -> NetworkSettings:
     endpoints = data.get("interfaceEndpoints")
     if not isinstance(endpoints, bool):
         raise StackConfigError(stack, f"{key}.interfaceEndpoints", "true or false", endpoints)
+    # A year of flow logs by default, for incident reviews (CIS AWS 3.x asks for logs to be
+    # kept; 365 days is the common audit window).
     retention = data.get("flowLogRetentionDays", 365)
-    if isinstance(retention, bool) or retention not in _VALID_RETENTION:
-        raise StackConfigError(
-            stack, f"{key}.flowLogRetentionDays", f"one of {list(_VALID_RETENTION)}", retention
-        )
+    expected = log_retention_error(retention)
+    if expected:
+        raise StackConfigError(stack, f"{key}.flowLogRetentionDays", expected, retention)
     return NetworkSettings(NatGateways(nat), endpoints, int(retention))
 
 
@@ -198,6 +223,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "cluster",
     "routing",
     "serving",
+    "gatewayImageDigest",
     "ingress",
 )
 """Every ``inference-mesh:`` key a stack file may set; meshctl plan rejects any other."""

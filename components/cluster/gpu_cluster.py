@@ -36,12 +36,15 @@ import pulumi_kubernetes as k8s
 from components.cluster import iam, manifests, versions
 from components.cluster.access import check_public_access_cidr
 from components.cluster.karpenter import Karpenter, KarpenterArgs
+from components.cluster.node_role import create_node_role
 from components.cluster.nvidia import NvidiaGpu, NvidiaGpuArgs
 from components.cluster.pools import (
     GPU_CLASS_LABEL,
     NODE_ROLE_LABEL,
     GpuPool,
+    SystemNodes,
 )
+from components.iam_documents import ASSUME_ROLE, service_trust_policy
 from components.kms import RegionalKey, RegionalKeyArgs, logs_service_statement
 from components.pod_identity import PodRole, PodRoleArgs
 
@@ -63,19 +66,6 @@ CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="40m", update="60m", delete="30m
 NODE_GROUP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="60m", delete="30m")
 HTTPS, EPHEMERAL_LOW, EPHEMERAL_HIGH = 443, 1025, 65535
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
-
-
-@dataclass(frozen=True)
-class SystemNodes:
-    """The on-demand CPU node group that runs Karpenter, CoreDNS and the other controllers."""
-
-    instance_type: str
-    """An x86 instance type (the AMI type is AL2023 x86_64)."""
-    min_size: int
-    desired_size: int
-    max_size: int
-    disk_gib: int
-    """Encrypted gp3 root volume size."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +201,7 @@ class GpuCluster(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{self._name}-cluster-role",
             assume_role_policy=json.dumps(
-                iam.service_trust("eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession"))
+                service_trust_policy("eks.amazonaws.com", (ASSUME_ROLE, "sts:TagSession"))
             ),
             opts=self._child,
         )
@@ -317,23 +307,6 @@ class GpuCluster(pulumi.ComponentResource):
         )
         return group
 
-    def _create_node_role(self) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
-        role = aws.iam.Role(
-            f"{self._name}-system-node-role",
-            assume_role_policy=json.dumps(iam.service_trust("ec2.amazonaws.com")),
-            opts=self._child,
-        )
-        attachments: list[pulumi.Resource] = [
-            aws.iam.RolePolicyAttachment(
-                f"{self._name}-system-node-{policy}",
-                role=role.name,
-                policy_arn=iam.managed_policy_arn(self._args.region, policy),
-                opts=self._child,
-            )
-            for policy in iam.NODE_MANAGED_POLICIES
-        ]
-        return role, attachments
-
     def _create_launch_template(self) -> aws.ec2.LaunchTemplate:
         nodes, tags = self._args.system_nodes, dict(self._args.node_tags)
         return aws.ec2.LaunchTemplate(
@@ -366,7 +339,9 @@ class GpuCluster(pulumi.ComponentResource):
 
     def _create_system_nodes(self) -> aws.eks.NodeGroup:
         nodes = self._args.system_nodes
-        role, attachments = self._create_node_role()
+        role, attachments = create_node_role(
+            f"{self._name}-system-node", self._args.region, self._child
+        )
         template = self._create_launch_template()
         return aws.eks.NodeGroup(
             f"{self._name}-system",

@@ -8,12 +8,11 @@ scoped by the same cluster tags; they are merged into one role policy here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 
-VERSION = "2012-10-17"
+from components.iam_documents import allow, policy_document
 
 NODE_MANAGED_POLICIES: tuple[str, ...] = (
     "AmazonEKSWorkerNodePolicy",
@@ -41,28 +40,17 @@ def managed_policy_arn(region: str, name: str) -> str:
     return f"arn:{partition(region)}:iam::aws:policy/{name}"
 
 
-def service_trust(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> dict[str, Any]:
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)}
-        ],
-    }
-
-
 def secrets_key_statement(key_arn: pulumi.Input[str]) -> dict[str, Any]:
     """What the control plane needs to envelope-encrypt Secrets with the cluster key."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "EnvelopeEncryptSecrets",
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
-                "Resource": key_arn,
-            }
-        ],
-    }
+    return policy_document(
+        [
+            allow(
+                "EnvelopeEncryptSecrets",
+                ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                key_arn,
+            )
+        ]
+    )
 
 
 def karpenter_controller_policy(
@@ -104,7 +92,7 @@ def karpenter_controller_policy(
         },
         *_discovery(arn, region),
     ]
-    return {"Version": VERSION, "Statement": statements}
+    return policy_document(statements)
 
 
 def _node_lifecycle(

@@ -20,7 +20,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import iam, manifests, versions
+from components.cluster.node_role import create_node_role
 from components.cluster.pools import GpuPool
+from components.iam_documents import deny_insecure_transport_to, policy_document
 from components.pod_identity import PodRole, PodRoleArgs
 
 QUEUE_RETENTION_SECONDS = 300
@@ -114,21 +116,12 @@ class Karpenter(pulumi.ComponentResource):
         return queue
 
     def _create_node_role(self) -> tuple[aws.iam.Role, aws.eks.AccessEntry]:
-        role = aws.iam.Role(
-            f"{self._name}-node-role",
-            assume_role_policy=json.dumps(iam.service_trust("ec2.amazonaws.com")),
+        role, attachments = create_node_role(
+            f"{self._name}-node",
+            self._args.region,
+            self._child,
             description=f"GPU nodes that Karpenter launches in {self._args.cluster_name}",
-            opts=self._child,
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{self._name}-node-{policy}",
-                role=role.name,
-                policy_arn=iam.managed_policy_arn(self._args.region, policy),
-                opts=self._child,
-            )
-            for policy in iam.NODE_MANAGED_POLICIES
-        ]
         # Nodes Karpenter launches are not in a managed node group, so nothing else grants
         # them cluster access in API authentication mode.
         access = aws.eks.AccessEntry(
@@ -216,10 +209,8 @@ class Karpenter(pulumi.ComponentResource):
 
 
 def _queue_policy(queue_arn: pulumi.Input[str]) -> dict[str, object]:
-    return {
-        "Version": iam.VERSION,
-        "Id": "EC2InterruptionPolicy",
-        "Statement": [
+    return policy_document(
+        [
             {
                 "Sid": "EventBridgeDelivers",
                 "Effect": "Allow",
@@ -227,13 +218,7 @@ def _queue_policy(queue_arn: pulumi.Input[str]) -> dict[str, object]:
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
             },
-            {
-                "Sid": "DenyHTTP",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "sqs:*",
-                "Resource": queue_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            deny_insecure_transport_to("sqs:*", queue_arn, sid="DenyHTTP"),
         ],
-    }
+        policy_id="EC2InterruptionPolicy",
+    )

@@ -41,6 +41,20 @@ class GpuPoolError(ValueError):
 
 
 @dataclass(frozen=True)
+class SystemNodes:
+    """The on-demand CPU node group that runs Karpenter, CoreDNS and the other controllers;
+    the stack parses it from ``inference-mesh:cluster.systemNodes``."""
+
+    instance_type: str
+    """An x86 instance type (the AMI type is AL2023 x86_64)."""
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_gib: int
+    """Encrypted gp3 root volume size."""
+
+
+@dataclass(frozen=True)
 class GpuPool:
     gpu_class: str
     name: str

@@ -26,11 +26,11 @@ from components.cluster.pools import (
 from components.serving import versions
 from model_artifacts.catalog import ModelSpec
 
-NAMESPACE = "inference"
+NAMESPACE = plan.SERVING_NAMESPACE
 TRITON_SERVICE_ACCOUNT = "triton"
 GATEWAY_SERVICE_ACCOUNT = "inference-gateway"
 GATEWAY_NAME = "inference-gateway"
-TRITON_GPU_NAME, TRITON_CPU_NAME = "triton-gpu", "triton-cpu"
+TRITON_GPU_NAME, TRITON_CPU_NAME = plan.TRITON_GPU_NAME, plan.TRITON_CPU_NAME
 TRITON_APP = "triton"
 ZONE_KEY = "topology.kubernetes.io/zone"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -204,7 +204,8 @@ def triton_workload(
     replicas: int | None,
     startup_timeout_seconds: int,
 ) -> TritonWorkload:
-    """Triton serving the catalog's ``active`` version of ``model`` from ``bucket``."""
+    """Triton serving ``model`` from ``bucket``: the version the bucket's pointer names, the
+    catalog's ``active`` version until a pointer exists."""
     return TritonWorkload(
         name=TRITON_GPU_NAME if gpu else TRITON_CPU_NAME,
         gpu=gpu,
@@ -234,6 +235,8 @@ def _model_sync_container(workload: TritonWorkload) -> dict[str, Any]:
             # Instance metadata is out of reach (hop limit 1); do not wait for it.
             {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
             {"name": "HOME", "value": TMP_DIR},
+            {"name": "TMPDIR", "value": TMP_DIR},
+            {"name": "MODEL_ROOT", "value": plan.MODEL_ROOT},
         ],
         "resources": plan.container_resources(plan.PodResources("500m", "512Mi")),
         "securityContext": container_security(),
@@ -366,7 +369,11 @@ def _gateway_container(workload: GatewayWorkload) -> dict[str, Any]:
         "name": "gateway",
         "image": workload.image,
         "env": [{"name": "GATEWAY_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"}],
-        "ports": [{"name": "http", "containerPort": plan.GATEWAY_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": plan.GATEWAY_PORT, "protocol": "TCP"},
+            # Prometheus only: the NLB's target group and security groups use "http" alone.
+            {"name": "metrics", "containerPort": plan.GATEWAY_METRICS_PORT, "protocol": "TCP"},
+        ],
         "resources": plan.container_resources(workload.resources),
         **plan.gateway_probes(),
         "lifecycle": _pre_stop(),
@@ -405,13 +412,20 @@ def gateway_deployment_spec(workload: GatewayWorkload) -> dict[str, Any]:
 
 
 def gateway_service_spec(workload: GatewayWorkload) -> dict[str, Any]:
-    """ClusterIP only: the NLB reaches the pods through the TargetGroupBinding's IP targets,
-    and nothing else outside the cluster reaches the gateway."""
+    """ClusterIP only: the NLB reaches the pods through the TargetGroupBinding's IP targets
+    on ``http`` (the binding names that port), and nothing else outside the cluster reaches
+    the gateway. ``metrics`` is for Prometheus in the cluster."""
     return {
         "type": "ClusterIP",
         "selector": workload.selector,
         "ports": [
-            {"name": "http", "port": plan.GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"}
+            {"name": "http", "port": plan.GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"},
+            {
+                "name": "metrics",
+                "port": plan.GATEWAY_METRICS_PORT,
+                "targetPort": "metrics",
+                "protocol": "TCP",
+            },
         ],
     }
 

@@ -8,8 +8,9 @@ nodes for the pods it cannot place.
 
 AWS access is by EKS Pod Identity only (``components.pod_identity.PodRole``):
 
-* ``triton`` (both Triton Deployments): read the region's artifact bucket (list it and get
-  ``artifacts/*``) and decrypt with its key through S3. Nothing else, no write.
+* ``triton`` (both Triton Deployments): read the region's artifact bucket (list and get
+  ``artifacts/*``; list and get the served models' ``pointers/<model>/active.json``, the
+  version to load) and decrypt with its key through S3. Nothing else, no write.
 * ``inference-gateway``: the feature store's ``feature-reader`` policy (this region's table,
   read-only). Nothing else.
 """
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import serving_plan as plan
@@ -45,6 +45,10 @@ from components.serving.observability import (
 )
 from components.serving.triton import TritonServer, TritonServerArgs
 from model_artifacts.catalog import ModelSpec
+from model_artifacts.registry.layout import pointer_key
+
+FEATURE_READER = "feature-reader"
+"""Name of the gateway role's attachment of the feature store's reader policy."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,8 @@ class InferenceServiceArgs:
     artifacts: ArtifactAccess
     feature_reader_policy_arn: pulumi.Input[str]
     model: ModelSpec
-    """The catalog's GPU model; its ``active`` version is served."""
+    """The catalog's GPU model. Triton serves the version the region's pointer names
+    (``meshctl models promote``); the catalog's ``active`` version until a pointer exists."""
     fallback: ModelSpec
     """The model's CPU fallback from the catalog."""
     gateway_image: pulumi.Input[str]
@@ -147,10 +152,10 @@ class InferenceService(pulumi.ComponentResource):
             opts=self._in_cluster,
         )
         self.model_reader = self._create_model_reader()
-        self.gateway_role, reader_attachment = self._create_gateway_role()
+        self.gateway_role = self._create_gateway_role()
         self.triton_gpu = self._create_triton(gpu=True)
         self.triton_cpu = self._create_triton(gpu=False)
-        self.gateway = self._create_gateway(reader_attachment)
+        self.gateway = self._create_gateway()
         self.monitoring = self._create_monitoring()
         self.autoscaler = self._create_autoscaler()
         self.register_outputs(self.exports())
@@ -198,7 +203,10 @@ class InferenceService(pulumi.ComponentResource):
         )
 
     def _pod_role(
-        self, account: str, inline: Mapping[str, pulumi.Input[str]] | None = None
+        self,
+        account: str,
+        inline: Mapping[str, pulumi.Input[str]] | None = None,
+        managed: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> PodRole:
         args = self._args
         account_sa = self._service_account(account)
@@ -209,6 +217,7 @@ class InferenceService(pulumi.ComponentResource):
                 namespace=NAMESPACE,
                 service_account=account,
                 account_id=args.account_id,
+                managed_policy_arns=dict(managed or {}),
                 inline_policies=dict(inline or {}),
                 tags=dict(args.tags),
             ),
@@ -216,23 +225,25 @@ class InferenceService(pulumi.ComponentResource):
         )
 
     def _create_model_reader(self) -> PodRole:
-        artifacts = self._args.artifacts
-        document = model_reader_policy(self._args.region, artifacts.bucket_arn, artifacts.key_arn)
+        args = self._args
+        artifacts = args.artifacts
+        document = model_reader_policy(
+            args.region,
+            artifacts.bucket_arn,
+            artifacts.key_arn,
+            models=(args.model.name, args.fallback.name),
+        )
         return self._pod_role(
             TRITON_SERVICE_ACCOUNT, {"read-models": pulumi.Output.json_dumps(document)}
         )
 
-    def _create_gateway_role(self) -> tuple[PodRole, aws.iam.RolePolicyAttachment]:
-        role = self._pod_role(GATEWAY_SERVICE_ACCOUNT)
-        # PodRoleArgs takes managed policies as plain strings, and the reader policy's ARN is
-        # only known once the feature store exists; the gateway waits for this attachment.
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{self._name}-{GATEWAY_SERVICE_ACCOUNT}-feature-reader",
-            role=role.role.name,
-            policy_arn=self._args.feature_reader_policy_arn,
-            opts=self._child,
+    def _create_gateway_role(self) -> PodRole:
+        # The reader policy's ARN is known once the feature store exists; PodRole names the
+        # attachment after this key, and the gateway waits for it.
+        return self._pod_role(
+            GATEWAY_SERVICE_ACCOUNT,
+            managed={FEATURE_READER: self._args.feature_reader_policy_arn},
         )
-        return role, attachment
 
     # -- workloads --------------------------------------------------------------------------
     def _create_triton(self, *, gpu: bool) -> TritonServer:
@@ -264,7 +275,7 @@ class InferenceService(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _create_gateway(self, reader: aws.iam.RolePolicyAttachment) -> InferenceGateway:
+    def _create_gateway(self) -> InferenceGateway:
         args = self._args
         config = plan.render_gateway_config(
             plan.gateway_config(args.gateway_routing, args.gateway_auth, args.model, args.fallback)
@@ -284,7 +295,11 @@ class InferenceService(pulumi.ComponentResource):
                 config=config,
                 namespace=self.namespace.metadata["name"],
                 k8s_provider=args.k8s_provider,
-                depends_on=[self.gateway_role, reader, *args.depends_on],
+                depends_on=[
+                    self.gateway_role,
+                    self.gateway_role.attachments[FEATURE_READER],
+                    *args.depends_on,
+                ],
             ),
             opts=self._child,
         )
@@ -298,7 +313,8 @@ class InferenceService(pulumi.ComponentResource):
                 "triton", NAMESPACE, {manifests.NAME_LABEL: manifests.TRITON_APP}, "metrics"
             ),
             ScrapeTarget("dcgm-exporter", args.dcgm.namespace, args.dcgm.selector, args.dcgm.port),
-            ScrapeTarget("inference-gateway", NAMESPACE, gateway, "http"),
+            # The gateway's own metrics port: /metrics is not on the port the NLB forwards.
+            ScrapeTarget("inference-gateway", NAMESPACE, gateway, "metrics"),
         ]
         return Monitoring(
             f"{self._name}-monitoring",
@@ -331,10 +347,16 @@ class InferenceService(pulumi.ComponentResource):
 
 
 def model_reader_policy(
-    region: str, bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]
+    region: str,
+    bucket_arn: pulumi.Input[str],
+    key_arn: pulumi.Input[str],
+    models: Sequence[str],
 ) -> dict[str, Any]:
     """Read the model files of this region's artifact bucket, nothing else: list the bucket
-    under ``artifacts/``, get its objects there, decrypt with its key only through S3 here."""
+    under ``artifacts/`` and at the served ``models``' pointers, get the objects there,
+    decrypt with its key only through S3 here. The init container lists a pointer before it
+    reads it, so a missing pointer (a fresh environment) is told apart from a denied read."""
+    pointers = [pointer_key(model) for model in sorted(set(models))]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -343,13 +365,19 @@ def model_reader_policy(
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": ["artifacts/*"]}},
+                "Condition": {"StringLike": {"s3:prefix": ["artifacts/*", *pointers]}},
             },
             {
                 "Sid": "ReadModelArtifacts",
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
                 "Resource": pulumi.Output.concat(bucket_arn, "/artifacts/*"),
+            },
+            {
+                "Sid": "ReadActiveVersionPointers",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [pulumi.Output.concat(bucket_arn, "/", key) for key in pointers],
             },
             {
                 "Sid": "DecryptModelArtifactsThroughS3",

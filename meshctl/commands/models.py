@@ -24,6 +24,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
     ClientError,
 )
 
+from components.serving_plan import rollout_restart_command
 from meshctl.aws import AwsClients, add_aws_arguments
 from meshctl.output import add_json_argument, print_json, print_table, progress
 from model_artifacts.catalog import ModelSpec, load_model_catalog
@@ -45,7 +46,7 @@ from model_artifacts.registry import (
     rollback,
 )
 from regions.catalog import CatalogError, load_catalog
-from stacks.naming import ENVIRONMENTS
+from stacks.naming import ENVIRONMENTS, cluster_name
 
 EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 MiB = 1 << 20
@@ -301,18 +302,37 @@ def _print_version(version: VersionStatus, active: dict[str, int | None]) -> Non
 
 def _promote(args: argparse.Namespace, model: ModelSpec, store: ArtifactStore) -> int:
     pointer = promote(store, model.name, args.version, verify_content=args.verify_content)
-    _print_pointer("promoted", pointer, store, as_json=args.json)
+    _print_pointer("promoted", pointer, model, args.env, store, as_json=args.json)
     return EXIT_OK
 
 
 def _rollback(args: argparse.Namespace, model: ModelSpec, store: ArtifactStore) -> int:
     pointer = rollback(store, model.name, verify_content=args.verify_content)
-    _print_pointer("rolled back", pointer, store, as_json=args.json)
+    _print_pointer("rolled back", pointer, model, args.env, store, as_json=args.json)
     return EXIT_OK
 
 
-def _print_pointer(what: str, pointer: Pointer, store: ArtifactStore, *, as_json: bool) -> None:
+def rollout_commands(model: ModelSpec, environment: str, regions: list[str]) -> dict[str, str]:
+    """Region -> the command that makes its Triton pods load the moved pointer (they read it
+    when they start). Contexts are named after the clusters: ``aws eks update-kubeconfig
+    --region <region> --name <cluster> --alias <cluster>``."""
+    return {
+        region: rollout_restart_command(model, cluster_name(environment, region))
+        for region in regions
+    }
+
+
+def _print_pointer(
+    what: str,
+    pointer: Pointer,
+    model: ModelSpec,
+    environment: str,
+    store: ArtifactStore,
+    *,
+    as_json: bool,
+) -> None:
     regions = [t.region for t in store.regions]
+    rollout = rollout_commands(model, environment, regions)
     if as_json:
         print_json(
             {
@@ -321,6 +341,7 @@ def _print_pointer(what: str, pointer: Pointer, store: ArtifactStore, *, as_json
                 "previous": pointer.previous,
                 "history": list(pointer.history),
                 "regions": regions,
+                "rollout": rollout,
             }
         )
         return
@@ -329,3 +350,10 @@ def _print_pointer(what: str, pointer: Pointer, store: ArtifactStore, *, as_json
         f"{what} {pointer.model}: active version {pointer.active} (previous {previous}) "
         f"in {', '.join(regions)}"
     )
+    print(
+        "Triton reads the pointer when a pod starts: roll it out in each region (kube "
+        "contexts named after the clusters, aws eks update-kubeconfig --name <cluster> "
+        "--alias <cluster>):"
+    )
+    for command in rollout.values():
+        print(f"  {command}")

@@ -93,6 +93,8 @@ def test_values_map_to_typed_fields() -> None:
             r"features.lambdaReservedConcurrency': expected a whole",
         ),
         ({"logRetentionDays": 31}, r"features.logRetentionDays': expected one of \[1, 3, 5"),
+        # Python counts true as 1, which CloudWatch would accept as one day.
+        ({"logRetentionDays": True}, r"features.logRetentionDays': expected one of \[1, 3, 5"),
         ({"maxRetryAttempts": -1}, r"features.maxRetryAttempts': expected a whole number from 0"),
         ({"adminPrincipalArns": ADMIN}, r"features.adminPrincipalArns': expected a list of IAM"),
         (

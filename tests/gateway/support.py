@@ -171,9 +171,14 @@ class GatewayHandle:
             self.url + path, content=body, headers=dict(headers), timeout=30, trust_env=False
         )
 
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus listener (``server.metrics_port``), apart from ``url``."""
+        return devstack.metrics_url(self.config)
+
     def metric(self, name: str, **labels: str) -> float:
         """The value of one sample of /metrics (0 when absent)."""
-        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=10) as response:
             text = response.read().decode()
         wanted = {f'{k}="{v}"' for k, v in labels.items()}
         for line in text.splitlines():

@@ -98,6 +98,33 @@ def test_bad_nested_fields_are_all_reported_at_once(tmp_path: Path) -> None:
         assert expected in errors
 
 
+def test_metrics_have_a_port_of_their_own(tmp_path: Path) -> None:
+    document = _document(tmp_path)
+    del document["server"]["metrics_port"]
+    config = parse_config(document, {})
+    assert (config.server.port, config.server.metrics_port) == (8080, 9102)
+    document["server"]["metrics_port"] = 9200
+    assert parse_config(document, {}).server.metrics_port == 9200
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ({"port": 8000, "metrics_port": 8000}, "server.metrics_port: must differ from server.port (8000)"),
+        ({"port": 9102}, "server.metrics_port: must differ from server.port (9102)"),
+        ({"metrics_port": 70000}, "server.metrics_port: expected a TCP port from 1 to 65535, got 70000"),
+        ({"metrics_port": 0}, "server.metrics_port: expected an integer >= 1, got 0"),
+        ({"port": 65536}, "server.port: expected a TCP port from 1 to 65535, got 65536"),
+    ],
+)  # fmt: skip
+def test_metrics_port_must_be_a_port_apart_from_the_served_one(
+    tmp_path: Path, server: dict[str, int], message: str
+) -> None:
+    document = _document(tmp_path)
+    document["server"] = {"host": "127.0.0.1", **server}
+    assert message in _errors(document)
+
+
 def test_short_hs256_secret_is_refused(tmp_path: Path) -> None:
     (tmp_path / "short").write_text("tiny")
     document = _document(tmp_path)

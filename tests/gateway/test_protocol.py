@@ -86,14 +86,30 @@ def test_health_metadata_and_metrics(eu_gateway: GatewayHandle) -> None:
     assert get("/v2/models/resnet50/ready").status_code == 200
     assert get("/v2/models/nope").status_code == 404
     eu_gateway.infer()
-    metrics = get("/metrics").text
+    metrics = httpx.get(eu_gateway.metrics_url + "/metrics", timeout=10, trust_env=False)
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
     for family in (
         "gateway_request_duration_seconds_bucket",
         "gateway_stage_duration_seconds_bucket",
         "gateway_requests_total",
         "gateway_breaker_state",
     ):
-        assert family in metrics
+        assert family in metrics.text
+
+
+def test_metrics_are_not_on_the_port_the_load_balancer_forwards(eu_gateway: GatewayHandle) -> None:
+    # The NLB forwards server.port: /metrics there would publish the gateway's internals.
+    public = httpx.get(eu_gateway.url + "/metrics", timeout=10, trust_env=False)
+    assert public.status_code == 404
+    assert "gateway_requests_total" not in public.text
+    metrics_port = eu_gateway.config["server"]["metrics_port"]
+    assert metrics_port != eu_gateway.config["server"]["port"]
+    assert eu_gateway.metrics_url == f"http://127.0.0.1:{metrics_port}"
+    # The metrics listener serves metrics only: no inference, no health there.
+    for path in ("/v2/health/ready", "/v2/models/resnet50"):
+        answer = httpx.get(eu_gateway.metrics_url + path, timeout=10, trust_env=False)
+        assert answer.status_code == 404, path
 
 
 def _binary(header: dict, payload: bytes) -> tuple[bytes, dict[str, str]]:

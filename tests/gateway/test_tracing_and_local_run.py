@@ -122,6 +122,14 @@ def test_make_gateway_stack_answers_a_real_request_and_stops_on_ctrl_c() -> None
         answers = [httpx.post(**request, timeout=30, trust_env=False) for _ in range(5)]
         assert {a.status_code for a in answers} == {200}, answers[0].text
         assert any(a.json()["parameters"]["personalised"] for a in answers)
+        # The printed metrics command reads the metrics listener, not the inference port.
+        metrics_url = re.search(r"curl -s (http://127\.0\.0\.1:\d+)/metrics", printed)
+        assert metrics_url, printed
+        assert metrics_url.group(1) != gateway_url.group(1)
+        scraped = httpx.get(f"{metrics_url.group(1)}/metrics", timeout=10, trust_env=False)
+        assert "gateway_requests_total" in scraped.text
+        public = httpx.get(f"{gateway_url.group(1)}/metrics", timeout=10, trust_env=False)
+        assert public.status_code == 404
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0

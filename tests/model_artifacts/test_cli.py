@@ -41,7 +41,15 @@ def test_publish_status_promote_rollback(
     assert _meshctl(aws_endpoint, "status", MODEL, "1") == 0
     assert "complete in every region" in capsys.readouterr().out
     assert _meshctl(aws_endpoint, "promote", MODEL, "1") == 0
-    assert "active version 1 (previous none)" in capsys.readouterr().out
+    promoted = capsys.readouterr().out
+    assert "active version 1 (previous none)" in promoted
+    # Triton reads the pointer at pod start: the output says how to roll it out, per region
+    # (the lite model is the CPU fallback, served by triton-cpu).
+    for target in store.regions:
+        assert (
+            f"  kubectl --context inference-mesh-{ENV}-{target.region} --namespace inference "
+            "rollout restart deployment/triton-cpu"
+        ) in promoted.splitlines()
 
     v2 = lite_version(tmp_path, 2, seed=2)
     assert _meshctl(aws_endpoint, "publish", MODEL, "2", str(v2)) == 0
@@ -49,7 +57,10 @@ def test_publish_status_promote_rollback(
     assert "not in the model catalog; add it to models.yaml (sha256: " in captured.err
     replicate(store, MODEL, 2)
     assert _meshctl(aws_endpoint, "promote", MODEL, "2", "--json") == 0
-    assert _json(capsys)["previous"] == 1
+    document = _json(capsys)
+    assert document["previous"] == 1
+    assert set(document["rollout"]) == {t.region for t in store.regions}
+    assert document["rollout"]["eu-west-1"].endswith("rollout restart deployment/triton-cpu")
     assert _meshctl(aws_endpoint, "rollback", MODEL) == 0
     assert "rolled back resnet50-lite: active version 1" in capsys.readouterr().out
     assert all(read_pointer(t, MODEL).active == 1 for t in store.regions)  # type: ignore[union-attr]

@@ -83,7 +83,6 @@ def test_exact_children(rec: Recording) -> None:
         "kubernetes:core/v1:Namespace": 1,
         "kubernetes:core/v1:ServiceAccount": 2,
         "inference-mesh:pod_identity:PodRole": 2,
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 1,
         "inference-mesh:serving:TritonServer": 2,
         "inference-mesh:serving:InferenceGateway": 1,
         "inference-mesh:serving:Monitoring": 1,
@@ -131,10 +130,28 @@ def test_triton_reads_only_its_regions_bucket(rec: Recording) -> None:
         r for r in children if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
     ]
     statements = _statements(policy.props["policy"])
+    pointers = [
+        f"{bucket['arn']}/pointers/resnet50/active.json",
+        f"{bucket['arn']}/pointers/resnet50-lite/active.json",
+    ]
     resources = {res for s in statements for res in _listify(s["Resource"])}
-    assert resources == {bucket["arn"], f"{bucket['arn']}/artifacts/*", key_arn}
+    assert resources == {bucket["arn"], f"{bucket['arn']}/artifacts/*", *pointers, key_arn}
     actions = {a for s in statements for a in _listify(s["Action"])}
     assert actions == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+    # The served models' pointers, read-only, and no other key under pointers/.
+    [read_pointers] = [s for s in statements if s["Sid"] == "ReadActiveVersionPointers"]
+    assert (read_pointers["Action"], read_pointers["Resource"]) == ("s3:GetObject", pointers)
+    [listing] = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Resource"] == bucket["arn"]
+    assert listing["Condition"] == {
+        "StringLike": {
+            "s3:prefix": [
+                "artifacts/*",
+                "pointers/resnet50/active.json",
+                "pointers/resnet50-lite/active.json",
+            ]
+        }
+    }
     assert not [a for a in actions if any(word in a for word in WRITE_WORDS)]
     [decrypt] = [s for s in statements if s["Action"] == "kms:Decrypt"]
     assert decrypt["Condition"] == {
@@ -147,19 +164,27 @@ def test_gateway_role_holds_only_the_feature_reader_policy(rec: Recording) -> No
     reader = rec.named("features-reader").outputs
     assert reader["name"] == "inference-mesh-prod-eu-west-1-feature-reader"
     role = rec.named("serving-inference-gateway-role")
-    assert not [
-        r
-        for r in _role_children(rec, "serving-inference-gateway")
-        if r.type == "aws:iam/rolePolicy:RolePolicy"
-    ]
+    children = _role_children(rec, "serving-inference-gateway")
+    assert not [r for r in children if r.type == "aws:iam/rolePolicy:RolePolicy"]
     attachments = [
         r
         for r in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
         if r.props["role"] == role.outputs["name"]
     ]
     assert [a.props["policyArn"] for a in attachments] == [reader["arn"]]
+    # The PodRole attaches the policy whose ARN is only known at deploy time: no separate
+    # attachment beside it, and pods start only once the role holds the permission.
+    [attachment] = attachments
+    assert attachment.name == "serving-inference-gateway-feature-reader"
+    assert attachment in children
+    association = next(
+        r
+        for r in children
+        if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+    )
+    assert attachment.urn in association.dependencies
     gateway = _k8s(rec, "Deployment", "inference-gateway")
-    assert attachments[0].urn in gateway.dependencies
+    assert attachment.urn in gateway.dependencies
 
 
 def test_pod_identity_binds_each_role_to_one_service_account(rec: Recording) -> None:
@@ -217,8 +242,11 @@ def test_triton_cpu_serves_the_fallback_on_the_system_nodes(rec: Recording, conf
     assert "nvidia.com/gpu" not in triton["resources"]["requests"]
     [sync] = pod["initContainers"]
     script = sync["args"][0]
-    assert "s3://inference-mesh-prod-eu-west-1-models/artifacts/resnet50-lite/1/" in script
-    assert "resnet50/" not in script.replace("resnet50-lite/", "")
+    # The lite model's pointer in this region's bucket; its catalog version until then.
+    assert "sync_model inference-mesh-prod-eu-west-1-models resnet50-lite 1 model.onnx" in (
+        script.splitlines()
+    )
+    assert "sync_model inference-mesh-prod-eu-west-1-models resnet50 " not in script
     assert deployment.props["spec"]["replicas"] == config["cpuTriton"]["replicas"]
 
 
@@ -234,8 +262,13 @@ def test_triton_probes_and_model_copy(rec: Recording) -> None:
         assert models["readOnly"] is True
         [sync] = pod["initContainers"]
         assert sync["image"] == versions.MODEL_SYNC_IMAGE
-        assert "sha256sum -c" in sync["args"][0]
+        assert sync["command"] == ["/bin/sh", "-ec"]
+        assert "manifest.json" in sync["args"][0]
+        assert "sha256sum" in sync["args"][0]
         assert "model_warmup [" in sync["args"][0]
+        env = {e["name"]: e["value"] for e in sync["env"]}
+        assert env["MODEL_ROOT"] == models["mountPath"] == "/models"
+        assert env["AWS_REGION"] == "eu-west-1"
 
 
 def test_every_deployment_spreads_over_three_zones_and_has_a_budget(rec: Recording) -> None:
@@ -327,6 +360,28 @@ def test_scaled_object_queries_triton_with_the_plans_and_configs_numbers(
     keda = rec.named("serving-autoscaler-keda")
     assert keda.urn in scaled.dependencies
     assert _k8s(rec, "Deployment", "triton-gpu").urn in scaled.dependencies
+
+
+def test_gateway_metrics_have_their_own_port_and_monitor(rec: Recording) -> None:
+    [container] = _pod(_k8s(rec, "Deployment", "inference-gateway"))["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "metrics": 9102}
+    service = _k8s(rec, "Service", "inference-gateway").props["spec"]
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["ports"]} == {
+        "http": (8000, "http"),
+        "metrics": (9102, "metrics"),
+    }
+    assert service["type"] == "ClusterIP"
+    monitor = next(
+        r
+        for r in rec.of_type(SERVICE_MONITOR)
+        if r.props["metadata"]["name"] == "inference-gateway"
+    )
+    [endpoint] = monitor.props["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    # The NLB reaches the pods on the serving port only (tests/ingress prove its groups).
+    binding = rec.one("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding")
+    assert binding.props["spec"]["serviceRef"] == {"name": "inference-gateway", "port": 8000}
 
 
 def test_monitors_scrape_triton_dcgm_and_the_gateway_after_the_operator(rec: Recording) -> None:

@@ -10,6 +10,7 @@ and the gateway config by the gateway's own loader.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,25 +86,60 @@ def _routing(inputs: StackInputs) -> plan.GatewayRouting:
 
 
 # -- model files ---------------------------------------------------------------------------
-def test_model_source_is_the_catalogs_active_version_in_the_regions_bucket() -> None:
+def test_model_source_reads_the_regions_pointer_and_falls_back_to_the_catalog() -> None:
     catalog = load_model_catalog()
     for model in catalog:
         source = plan.model_source(BUCKET, model)
-        assert source.uri == f"s3://{BUCKET}/{version_prefix(model.name, model.active)}"
-        assert source.uri == f"s3://{BUCKET}/artifacts/{model.name}/{model.active}/"
-        assert source.sha256 == model.version(model.active).sha256
-        assert source.model_path == f"/models/{model.name}/{model.active}/model.onnx"
+        assert source.bucket == BUCKET
+        assert source.pointer_key == f"pointers/{model.name}/active.json"
+        assert source.catalog_version == model.active
+        assert source.version_uri(3) == f"s3://{BUCKET}/{version_prefix(model.name, 3)}"
+        assert source.version_uri(3) == f"s3://{BUCKET}/artifacts/{model.name}/3/"
+        assert source.max_size_bytes == max(v.size_bytes for v in model.versions)
+        assert source.directory == f"/models/{model.name}"
 
 
-def test_sync_script_copies_verifies_and_warms_up(inputs: StackInputs) -> None:
+def test_sync_script_reads_the_pointer_verifies_against_the_manifest_and_warms_up(
+    inputs: StackInputs,
+) -> None:
+    # Behaviour (which version, refusals) is proven by running it: test_model_sync.py.
     source = plan.model_source(BUCKET, inputs.model)
     script = plan.sync_script([source], {inputs.model.name: plan.warmup_stanza(inputs.model)})
     lines = script.splitlines()
-    assert lines[0] == "set -eu"  # any failed step stops the pod before Triton starts
-    assert f'aws s3 cp "{source.uri}" "/models/resnet50/"' in lines[1]
-    assert '--exclude "manifest.json"' in lines[1]
-    assert lines[2] == f'echo "{source.sha256}  {source.model_path}" | sha256sum -c --quiet -'
+    assert lines[0] == "set -euf"  # any failed step stops the pod before Triton starts
+    assert 'models_root="${MODEL_ROOT:-/models}"' in lines
+    assert f"budget={plan.sync_budget_bytes([source])}" in lines
+    call = f"sync_model {BUCKET} resnet50 {inputs.model.active} model.onnx"
+    assert call in lines
+    warmup = lines.index("cat >> \"$models_root/resnet50/config.pbtxt\" <<'WARMUP'")
+    assert lines.index(call) < warmup  # the warm-up goes in after the files are verified
+    assert "pointers/$model/active.json" in script
+    assert "manifest.json" in script
+    assert "sha256sum" in script
+    assert "aws s3api list-objects-v2" in script
+    assert "--recursive" not in script  # only the files the manifest lists are copied
     check_golden("resnet50-sync.sh", script)
+
+
+def test_sync_script_is_valid_posix_shell(inputs: StackInputs, tmp_path: Path) -> None:
+    source = plan.model_source(BUCKET, inputs.model)
+    path = tmp_path / "sync.sh"
+    path.write_text(plan.sync_script([source], {}))
+    for shell in ("/bin/sh", "bash"):
+        # -n: parse only, run nothing.
+        result = subprocess.run([shell, "-n", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
+def test_rollout_restart_names_the_deployment_that_serves_the_model() -> None:
+    catalog = load_model_catalog()
+    gpu, cpu = catalog.get("resnet50"), catalog.get("resnet50-lite")
+    assert plan.triton_deployment(gpu) == manifests.TRITON_GPU_NAME == "triton-gpu"
+    assert plan.triton_deployment(cpu) == manifests.TRITON_CPU_NAME == "triton-cpu"
+    assert plan.rollout_restart_command(gpu, "inference-mesh-prod-eu-west-1") == (
+        "kubectl --context inference-mesh-prod-eu-west-1 --namespace inference rollout "
+        "restart deployment/triton-gpu"
+    )
 
 
 @pytest.mark.parametrize("name", ["resnet50", "resnet50-lite"])
@@ -127,10 +163,13 @@ def test_committed_lite_config_is_what_the_catalog_renders() -> None:
     assert committed == render_config(load_model_catalog().get("resnet50-lite"))
 
 
-def test_model_volume_holds_the_files_with_headroom() -> None:
-    source = plan.model_source(BUCKET, load_model_catalog().get("resnet50"))
+def test_model_volume_holds_the_largest_catalog_version_with_headroom() -> None:
+    model = load_model_catalog().get("resnet50")
+    source = plan.model_source(BUCKET, model)
     mib = plan.model_volume_mib([source])
-    assert mib * 2**20 > source.size_bytes * 1.2
+    assert mib * 2**20 > max(v.size_bytes for v in model.versions) * 1.2
+    # The script may copy up to the volume less room for the warm-up it appends.
+    assert source.max_size_bytes < plan.sync_budget_bytes([source]) < mib * 2**20
 
 
 # -- Triton ----------------------------------------------------------------------------------
@@ -277,6 +316,7 @@ def test_gateway_config_loads_with_the_gateways_own_loader(stack: str, tmp_path:
     assert (model.fallback.backend, model.fallback.model) == ("cpu", "resnet50-lite")
     assert model.max_batch_size == inputs.model.triton.max_batch_size
     assert config.server.port == plan.GATEWAY_PORT
+    assert config.server.metrics_port == plan.GATEWAY_METRICS_PORT != plan.GATEWAY_PORT
     assert config.auth.algorithm == "EdDSA"
     if stack == STACK:
         check_golden("gateway-config.prod-eu-west-1.yaml", path.read_text())
