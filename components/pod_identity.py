@@ -154,6 +154,6 @@ def _validate(args: PodRoleArgs) -> None:
         if len(set(names)) != len(names):
             raise ValueError(f"managed_policy_arns must name different policies, got {known!r}")
     # Outputs resolve at deploy time; IAM rejects a malformed one then.
-    for arn in known:
-        if not isinstance(arn, str) or not arn.startswith("arn:") or ":policy/" not in arn:
-            raise ValueError(f"managed_policy_arns must be IAM policy ARNs, got {arn!r}")
+    for value in known:
+        if not isinstance(value, str) or not value.startswith("arn:") or ":policy/" not in value:
+            raise ValueError(f"managed_policy_arns must be IAM policy ARNs, got {value!r}")

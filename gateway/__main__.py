@@ -78,9 +78,10 @@ def serve(config: GatewayConfig) -> None:
         )
     )
     # As uvicorn.run: after a graceful stop on SIGINT the re-raised interrupt ends the run.
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(
-        loop_factory=public.config.get_loop_factory()
-    ) as runner:
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=public.config.get_loop_factory()) as runner,
+    ):
         runner.run(_serve_both(public, exporter))
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import facts, joins
-from policies.props import bucket_name, get, maps, number, present, text
+from policies.checks import every_bucket, text_required
+from policies.props import bucket_name, enabled, get, maps, number, present, text
 from policies.rule import ResourceRule, ResourceView, Settings, StackRule, StackView, Violation
 from policies.tokens import S3_REPLICATION, S3_VERSIONING
 
@@ -17,38 +18,31 @@ ARTIFACTS_EXPORT = "artifacts"
 """The regional stacks' export of their artifact store: ``bucketName``, ``bucketArn``."""
 
 
-def _enabled(block: Any) -> bool:
-    return text(get(block, "status")) == "Enabled"
-
-
 # -- versioning --------------------------------------------------------------------------------
-def s3_versioning_enabled(view: ResourceView, _: Settings) -> Iterator[str]:
-    status = text(get(view.props, "versioningConfiguration", "status"))
-    if status != "Enabled":
-        yield (
-            f"Bucket versioning {view.label} is {status or 'unset'}: set "
-            "versioning_configuration status='Enabled' (replication and restores need it)."
-        )
+s3_versioning_enabled = text_required(
+    "versioningConfiguration",
+    "status",
+    expected="Enabled",
+    message="Bucket versioning {label} is {value}: set versioning_configuration "
+    "status='Enabled' (replication and restores need it).",
+)
 
 
-def s3_bucket_has_versioning(stack: StackView, _: Settings) -> Iterator[Violation]:
-    attached = joins.attached_to_buckets(stack, S3_VERSIONING)
-    for bucket in joins.buckets(stack):
-        configs = joins.configs_of(bucket, attached)
-        inline = get(bucket.props, "versioning", "enabled") is True
-        if not inline and not any(
-            _enabled(get(c.props, "versioningConfiguration")) for c in configs
-        ):
-            yield Violation(
-                f"Bucket {bucket.label} is not versioned: add an aws.s3.BucketVersioning with "
-                "status 'Enabled'.",
-                bucket.urn,
-            )
+def _versioned(bucket: ResourceView, configs: list[ResourceView]) -> bool:
+    inline = get(bucket.props, "versioning", "enabled") is True
+    return inline or any(enabled(get(c.props, "versioningConfiguration")) for c in configs)
+
+
+s3_bucket_has_versioning = every_bucket(
+    S3_VERSIONING,
+    "Bucket {label} is not versioned: add an aws.s3.BucketVersioning with status 'Enabled'.",
+    configured=_versioned,
+)
 
 
 # -- replication rules -------------------------------------------------------------------------
 def _enabled_rules(view: ResourceView) -> list[Mapping[str, Any]]:
-    return [r for r in maps(view.props.get("rules")) if _enabled(r)]
+    return [r for r in maps(view.props.get("rules")) if enabled(r)]
 
 
 def _rule_name(rule: Mapping[str, Any]) -> str:
@@ -60,9 +54,9 @@ def replication_time_control(view: ResourceView, _: Settings) -> Iterator[str]:
         destination = get(rule, "destination")
         rtc = get(destination, "replicationTime")
         if (
-            not _enabled(rtc)
+            not enabled(rtc)
             or number(get(rtc, "time", "minutes")) != RTC_MINUTES
-            or not _enabled(get(destination, "metrics"))
+            or not enabled(get(destination, "metrics"))
         ):
             yield (
                 f"Replication rule {_rule_name(rule)} of {view.label} has no Replication Time "
@@ -75,7 +69,7 @@ def replication_kms_objects(view: ResourceView, _: Settings) -> Iterator[str]:
     for rule in _enabled_rules(view):
         kms_objects = get(rule, "sourceSelectionCriteria", "sseKmsEncryptedObjects")
         replica_key = present(rule, "destination", "encryptionConfiguration", "replicaKmsKeyId")
-        if not _enabled(kms_objects) or not replica_key:
+        if not enabled(kms_objects) or not replica_key:
             yield (
                 f"Replication rule {_rule_name(rule)} of {view.label} skips SSE-KMS objects: "
                 "set source_selection_criteria sse_kms_encrypted_objects status='Enabled' and "
@@ -103,7 +97,7 @@ def _replicated_to(stack: StackView, source_bucket: str) -> set[str]:
         if bucket_name(config.props.get("bucket")) != source_bucket:
             continue
         for rule in _enabled_rules(config):
-            if _enabled(get(rule, "destination", "replicationTime")):
+            if enabled(get(rule, "destination", "replicationTime")):
                 names.add(bucket_name(get(rule, "destination", "bucket")))
     return names
 

@@ -10,6 +10,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from policies import facts
+from policies.checks import node_settings, text_required
 from policies.props import get, is_set, items, maps, number, text
 from policies.rule import ConfigKey, ResourceRule, ResourceView, Settings
 from policies.tokens import (
@@ -42,15 +43,12 @@ EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 PINNED_ALIAS = re.compile(r"^[a-z0-9]+@v\d{8}$")
 MAX_HOP_LIMIT = 1
 
-SUPPORTED_VERSIONS = ConfigKey(
+SUPPORTED_VERSIONS = ConfigKey.array(
     "supportedVersions",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["1.34", "1.35", "1.36"],
-        "description": "EKS Kubernetes minors in standard support; update as EKS releases "
-        "and retires minors (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html).",
-    },
+    of="string",
+    default=["1.34", "1.35", "1.36"],
+    description="EKS Kubernetes minors in standard support; update as EKS releases and "
+    "retires minors (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html).",
 )
 
 
@@ -60,9 +58,7 @@ def _metadata_options(view: ResourceView) -> tuple[Mapping[str, Any] | None, boo
 
     Karpenter defaults an EC2NodeClass to IMDSv2 with a hop limit of 1; EC2 launch
     templates and instances default to whatever the AMI says, which is not a promise."""
-    if view.type == EC2_NODE_CLASS:
-        return get(view.props, "spec", "metadataOptions"), True
-    return get(view.props, "metadataOptions"), False
+    return get(node_settings(view), "metadataOptions"), view.type == EC2_NODE_CLASS
 
 
 def nodes_imdsv2_required(view: ResourceView, _: Settings) -> Iterator[str]:
@@ -97,8 +93,13 @@ def _selected(requirements: list[Mapping[str, Any]], key: str) -> list[str] | No
     return None
 
 
+def _pool_template(view: ResourceView) -> Any:
+    """The node template of a Karpenter NodePool: requirements and taints."""
+    return get(view.props, "spec", "template", "spec")
+
+
 def _pool_requirements(view: ResourceView) -> list[Mapping[str, Any]]:
-    return maps(get(view.props, "spec", "template", "spec", "requirements"))
+    return maps(get(_pool_template(view), "requirements"))
 
 
 def _families(view: ResourceView) -> list[str] | None:
@@ -131,7 +132,7 @@ def _is_gpu_pool(view: ResourceView) -> bool:
 def _taints(view: ResourceView) -> list[Mapping[str, Any]]:
     if view.type == EKS_NODE_GROUP:
         return maps(view.props.get("taints"))
-    return maps(get(view.props, "spec", "template", "spec", "taints"))
+    return maps(get(_pool_template(view), "taints"))
 
 
 def gpu_nodes_tainted(view: ResourceView, _: Settings) -> Iterator[str]:
@@ -186,13 +187,12 @@ def eks_addon_version_pinned(view: ResourceView, _: Settings) -> Iterator[str]:
         )
 
 
-def helm_chart_version_pinned(view: ResourceView, _: Settings) -> Iterator[str]:
-    version = text(view.props.get("version"))
-    if not EXACT_VERSION.match(version):
-        yield (
-            f"Helm chart {view.label} is not pinned (version {version or 'unset'}): set "
-            "version to one exact chart release such as 1.14.1."
-        )
+helm_chart_version_pinned = text_required(
+    "version",
+    expected=EXACT_VERSION,
+    message="Helm chart {label} is not pinned (version {value}): set version to one exact "
+    "chart release such as 1.14.1.",
+)
 
 
 def _term_pinned(term: Mapping[str, Any]) -> bool:
@@ -215,13 +215,14 @@ def karpenter_ami_pinned(view: ResourceView, _: Settings) -> Iterator[str]:
         )
 
 
-def eks_access_entries_only(view: ResourceView, _: Settings) -> Iterator[str]:
-    mode = text(get(view.props, "accessConfig", "authenticationMode"))
-    if mode != "API":
-        yield (
-            f"EKS cluster {view.label} authenticates through {mode or 'the aws-auth ConfigMap'}"
-            ": set access_config authentication_mode='API' and grant access with access entries."
-        )
+eks_access_entries_only = text_required(
+    "accessConfig",
+    "authenticationMode",
+    expected="API",
+    missing="the aws-auth ConfigMap",
+    message="EKS cluster {label} authenticates through {value}: set access_config "
+    "authentication_mode='API' and grant access with access entries.",
+)
 
 
 NODES = frozenset({LAUNCH_TEMPLATE, EC2_NODE_CLASS, INSTANCE})

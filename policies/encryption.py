@@ -8,8 +8,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import joins
+from policies.checks import (
+    enabled_with,
+    every_bucket,
+    flag_forbidden,
+    flag_required,
+    node_settings,
+)
 from policies.props import (
-    bucket_name,
+    blocks,
     flag,
     get,
     is_list,
@@ -33,7 +40,6 @@ from policies.tokens import (
     LAUNCH_TEMPLATE,
     LOG_GROUP,
     S3_ENCRYPTION,
-    S3_LOGGING,
     SQS_QUEUE,
 )
 
@@ -48,28 +54,24 @@ def _sse_defaults(config: ResourceView) -> list[Mapping[str, Any]]:
     return [b for b in (get(r, "applyServerSideEncryptionByDefault") for r in blocks) if b]
 
 
-def s3_bucket_encryption_configured(stack: StackView, _: Settings) -> Iterator[Violation]:
-    attached = joins.attached_to_buckets(stack, S3_ENCRYPTION)
-    for bucket in joins.buckets(stack):
-        configs = joins.configs_of(bucket, attached)
-        if not any(_sse_defaults(c) for c in configs):
-            yield Violation(
-                f"Bucket {bucket.label} has no default encryption: add an "
-                "aws.s3.BucketServerSideEncryptionConfiguration for it with sse_algorithm "
-                "'aws:kms' and the store's KMS key.",
-                bucket.urn,
-            )
+s3_bucket_encryption_configured = every_bucket(
+    S3_ENCRYPTION,
+    "Bucket {label} has no default encryption: add an "
+    "aws.s3.BucketServerSideEncryptionConfiguration for it with sse_algorithm 'aws:kms' and "
+    "the store's KMS key.",
+    configured=lambda _, configs: any(_sse_defaults(c) for c in configs),
+)
 
 
 def s3_encryption_customer_key(stack: StackView, _: Settings) -> Iterator[Violation]:
-    attached = joins.attached_to_buckets(stack, S3_ENCRYPTION)
+    attached = joins.buckets_with(stack, S3_ENCRYPTION)
     # S3 server access logging can only deliver to a bucket encrypted with SSE-S3, so the
     # log targets are the one place AES256 is required rather than tolerated.
-    log_targets = _access_log_targets(stack)
-    for bucket in joins.buckets(stack):
+    log_targets = joins.access_log_targets(stack)
+    for bucket, configs in attached:
         if joins.bucket_ids(bucket) & log_targets:
             continue
-        for config in joins.configs_of(bucket, attached):
+        for config in configs:
             for default in _sse_defaults(config):
                 algorithm = text(default.get("sseAlgorithm"))
                 if algorithm not in KMS_ALGORITHMS or not is_set(default.get("kmsMasterKeyId")):
@@ -81,18 +83,14 @@ def s3_encryption_customer_key(stack: StackView, _: Settings) -> Iterator[Violat
                     )
 
 
-def _access_log_targets(stack: StackView) -> set[str]:
-    return {bucket_name(c.props.get("targetBucket")) for c in stack.of_type(*S3_LOGGING)}
-
-
 # -- DynamoDB, Kinesis, SQS, CloudWatch Logs -----------------------------------------------
-def dynamodb_customer_key(view: ResourceView, _: Settings) -> Iterator[str]:
-    sse = get(view.props, "serverSideEncryption")
-    if flag(get(sse, "enabled")) is not True or not present(sse, "kmsKeyArn"):
-        yield (
-            f"DynamoDB table {view.label} must be encrypted with a customer-managed key: set "
-            "server_side_encryption enabled=True with kms_key_arn."
-        )
+dynamodb_customer_key = enabled_with(
+    "serverSideEncryption",
+    "enabled",
+    "kmsKeyArn",
+    message="DynamoDB table {label} must be encrypted with a customer-managed key: set "
+    "server_side_encryption enabled=True with kms_key_arn.",
+)
 
 
 def kinesis_customer_key(view: ResourceView, _: Settings) -> Iterator[str]:
@@ -135,10 +133,9 @@ def log_group_customer_key(view: ResourceView, _: Settings) -> Iterator[str]:
 
 # -- EKS -----------------------------------------------------------------------------------
 def eks_secrets_encryption(view: ResourceView, _: Settings) -> Iterator[str]:
-    config = view.props.get("encryptionConfig")
-    blocks = maps(config) if is_list(config) else maps([config])
     if not any(
-        "secrets" in items(get(b, "resources")) and present(b, "provider", "keyArn") for b in blocks
+        "secrets" in items(get(b, "resources")) and present(b, "provider", "keyArn")
+        for b in blocks(view.props.get("encryptionConfig"))
     ):
         yield (
             f"EKS cluster {view.label} must envelope-encrypt Secrets: set encryption_config "
@@ -149,11 +146,8 @@ def eks_secrets_encryption(view: ResourceView, _: Settings) -> Iterator[str]:
 # -- EBS -----------------------------------------------------------------------------------
 def _unencrypted_devices(view: ResourceView) -> list[str]:
     props = view.props
-    if view.type == LAUNCH_TEMPLATE:
-        devices = maps(props.get("blockDeviceMappings"))
-        return [text(d.get("deviceName")) for d in devices if _ebs_unencrypted(get(d, "ebs"))]
-    if view.type == EC2_NODE_CLASS:
-        devices = maps(get(props, "spec", "blockDeviceMappings"))
+    if view.type in (LAUNCH_TEMPLATE, EC2_NODE_CLASS):
+        devices = maps(get(node_settings(view), "blockDeviceMappings"))
         return [text(d.get("deviceName")) for d in devices if _ebs_unencrypted(get(d, "ebs"))]
     if view.type == INSTANCE:
         root = [get(props, "rootBlockDevice")] if get(props, "rootBlockDevice") else []
@@ -183,19 +177,20 @@ def _symmetric(props: Mapping[str, Any]) -> bool:
     return spec == "SYMMETRIC_DEFAULT"
 
 
-def kms_key_rotation(view: ResourceView, _: Settings) -> Iterator[str]:
+kms_key_rotation = flag_required(
+    "enableKeyRotation",
     # AWS rotates only symmetric encryption keys; asymmetric and HMAC keys cannot rotate.
-    if _symmetric(view.props) and flag(view.props.get("enableKeyRotation")) is not True:
-        yield f"KMS key {view.label} must rotate: set enable_key_rotation=True."
+    when=_symmetric,
+    message="KMS key {label} must rotate: set enable_key_rotation=True.",
+)
 
-
-def kms_personal_key_single_region(view: ResourceView, _: Settings) -> Iterator[str]:
-    if is_personal(view.props) and flag(view.props.get("multiRegion")) is True:
-        yield (
-            f"KMS key {view.label} protects personal data and must be single-Region: set "
-            "multi_region=False (a multi-Region key can be replicated, with its key "
-            "material, outside the jurisdiction)."
-        )
+kms_personal_key_single_region = flag_forbidden(
+    "multiRegion",
+    when=is_personal,
+    message="KMS key {label} protects personal data and must be single-Region: set "
+    "multi_region=False (a multi-Region key can be replicated, with its key material, outside "
+    "the jurisdiction).",
+)
 
 
 def _statements(policy: Any) -> list[Mapping[str, Any]]:
@@ -204,8 +199,7 @@ def _statements(policy: Any) -> list[Mapping[str, Any]]:
             policy = json.loads(policy)
         except json.JSONDecodeError:
             return []
-    statements = get(policy, "Statement")
-    return maps(statements) if is_list(statements) else maps([statements])
+    return blocks(get(policy, "Statement"))
 
 
 def _wildcard_principal(principal: Any) -> bool:

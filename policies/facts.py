@@ -67,13 +67,10 @@ def allowed_gpu_families(region: str | None) -> frozenset[str]:
     return frozenset(family(t) for t in spec.gpu_candidates)
 
 
-ALLOWED_JURISDICTIONS = ConfigKey(
+ALLOWED_JURISDICTIONS = ConfigKey.array(
     "allowedJurisdictions",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": catalog_jurisdictions(),
-        "description": "Jurisdictions the mesh serves: the values the jurisdiction tag may "
-        "take, and whose personal data it may hold (default: the region catalog's).",
-    },
+    of="string",
+    default=catalog_jurisdictions(),
+    description="Jurisdictions the mesh serves: the values the jurisdiction tag may take, and "
+    "whose personal data it may hold (default: the region catalog's).",
 )

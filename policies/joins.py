@@ -7,11 +7,11 @@ accelerator's ARN. These helpers join on those values instead of guessing from l
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from policies import facts
-from policies.props import bucket_name, get, is_list, text
+from policies.props import bucket_name, get, strings, text
 from policies.rule import ResourceView, StackView
 from policies.tokens import (
     ACCELERATOR,
@@ -25,9 +25,15 @@ from policies.tokens import (
 LB_LOG_KINDS = ("accessLogs", "connectionLogs")
 
 
+def identifiers(view: ResourceView, *fields: str) -> set[str]:
+    """The non-empty values of ``fields``: what other resources name ``view`` by (its ARN,
+    id, name...)."""
+    return {text(view.props.get(f)) for f in fields} - {""}
+
+
 def bucket_ids(bucket: ResourceView) -> set[str]:
     """The values other resources use to name this bucket: its name and its id."""
-    return {v for v in (text(bucket.props.get("bucket")), text(bucket.props.get("id"))) if v}
+    return identifiers(bucket, "bucket", "id")
 
 
 def buckets(stack: StackView) -> list[ResourceView]:
@@ -48,22 +54,49 @@ def configs_of(
     return [c for name in bucket_ids(bucket) for c in attached.get(name, [])]
 
 
+def buckets_with(
+    stack: StackView, types: frozenset[str]
+) -> list[tuple[ResourceView, list[ResourceView]]]:
+    """Every bucket of the stack with the configuration resources of ``types`` naming it."""
+    attached = attached_to_buckets(stack, types)
+    return [(bucket, configs_of(bucket, attached)) for bucket in buckets(stack)]
+
+
 def find_bucket(stack: StackView, reference: Any) -> ResourceView | None:
     name = bucket_name(reference)
     return next((b for b in buckets(stack) if name and name in bucket_ids(b)), None)
 
 
+def access_log_targets(stack: StackView) -> set[str]:
+    """Buckets that S3 server access logging delivers to."""
+    return {bucket_name(c.props.get("targetBucket")) for c in stack.of_type(*S3_LOGGING)}
+
+
+def flow_log_bucket(flow_log: ResourceView) -> str | None:
+    """The bucket a VPC flow log delivers to (``arn:aws:s3:::name/prefix``); ``None`` when
+    it delivers to CloudWatch Logs."""
+    if text(flow_log.props.get("logDestinationType")) != "s3":
+        return None
+    return bucket_name(text(flow_log.props.get("logDestination")).split("/")[0])
+
+
+def accelerator_log_bucket(accelerator: ResourceView) -> str:
+    """The bucket an accelerator writes its flow logs to; empty when it names none."""
+    return text(get(accelerator.props, "attributes", "flowLogsS3Bucket"))
+
+
 def log_destinations(stack: StackView) -> set[str]:
     """Buckets that receive logs: S3 access-log targets, VPC and accelerator flow-log
     buckets, load balancer access- and connection-log buckets."""
-    names = {bucket_name(c.props.get("targetBucket")) for c in stack.of_type(*S3_LOGGING)}
+    names = access_log_targets(stack)
     for balancer in stack.of_type(*LOAD_BALANCERS):
         names |= {text(get(balancer.props, kind, "bucket")) for kind in LB_LOG_KINDS}
     for flow_log in stack.of_type(FLOW_LOG):
-        if text(flow_log.props.get("logDestinationType")) == "s3":
-            names.add(bucket_name(text(flow_log.props.get("logDestination")).split("/")[0]))
+        bucket = flow_log_bucket(flow_log)
+        if bucket is not None:
+            names.add(bucket)
     for accelerator in stack.of_type(ACCELERATOR):
-        names.add(text(get(accelerator.props, "attributes", "flowLogsS3Bucket")))
+        names.add(accelerator_log_bucket(accelerator))
     return names - {""}
 
 
@@ -71,17 +104,6 @@ def referenced_stacks(stack: StackView) -> list[Mapping[str, Any]]:
     """The exported outputs of every stack this one reads through a StackReference."""
     outputs = [get(r.props, "outputs") for r in stack.of_type(STACK_REFERENCE)]
     return [o for o in outputs if isinstance(o, Mapping)]
-
-
-def _values(value: Any) -> Iterator[str]:
-    if isinstance(value, Mapping):
-        for item in value.values():
-            yield from _values(item)
-    elif is_list(value):
-        for item in value:
-            yield from _values(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def bucket_region(stack: StackView, reference: Any) -> str | None:
@@ -95,7 +117,7 @@ def bucket_region(stack: StackView, reference: Any) -> str | None:
         return bucket.region
     name = bucket_name(reference)
     for outputs in referenced_stacks(stack):
-        if any(bucket_name(v) == name for v in _values(outputs)):
+        if any(bucket_name(v) == name for _, v in strings(outputs)):
             region = outputs.get("region")
             if isinstance(region, str):
                 return region

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pulumi_policy import EnforcementLevel, Severity
 
 from policies import joins
-from policies.props import flag, get, is_set, items, number, present, text
+from policies.checks import enabled_with, every_bucket, flag_required, text_required
+from policies.props import is_set, items, number, text
 from policies.rule import ResourceRule, ResourceView, Settings, StackRule, StackView, Violation
 from policies.tokens import (
     ACCELERATOR,
@@ -54,40 +55,32 @@ def vpc_flow_logs_enabled(stack: StackView, _: Settings) -> Iterator[Violation]:
             )
 
 
-def flow_log_all_traffic(view: ResourceView, _: Settings) -> Iterator[str]:
-    traffic = text(view.props.get("trafficType"))
-    if traffic != "ALL":
-        yield (
-            f"Flow log {view.label} captures only {traffic or 'unspecified'} traffic: set "
-            "traffic_type='ALL' so accepted connections are on record too."
-        )
+flow_log_all_traffic = text_required(
+    "trafficType",
+    expected="ALL",
+    missing="unspecified",
+    message="Flow log {label} captures only {value} traffic: set traffic_type='ALL' so "
+    "accepted connections are on record too.",
+)
 
 
-def accelerator_flow_logs(view: ResourceView, _: Settings) -> Iterator[str]:
-    attributes = view.props.get("attributes")
-    if flag(get(attributes, "flowLogsEnabled")) is not True or not present(
-        attributes, "flowLogsS3Bucket"
-    ):
-        yield (
-            f"Accelerator {view.label} keeps no flow logs: set attributes flow_logs_enabled="
-            "True with flow_logs_s3_bucket (a personal-data bucket inside the accelerator's "
-            "jurisdiction)."
-        )
+accelerator_flow_logs = enabled_with(
+    "attributes",
+    "flowLogsEnabled",
+    "flowLogsS3Bucket",
+    message="Accelerator {label} keeps no flow logs: set attributes flow_logs_enabled=True with "
+    "flow_logs_s3_bucket (a personal-data bucket inside the accelerator's jurisdiction).",
+)
 
 
-def s3_bucket_access_logging(stack: StackView, _: Settings) -> Iterator[Violation]:
-    attached = joins.attached_to_buckets(stack, S3_LOGGING)
+s3_bucket_access_logging = every_bucket(
+    S3_LOGGING,
+    "Bucket {label} has no server access logging: add an aws.s3.BucketLogging that delivers "
+    "to the region's log bucket.",
+    configured=lambda bucket, configs: bool(configs) or is_set(bucket.props.get("logging")),
     # Buckets that receive logs are not logged themselves: each delivery would log itself.
-    destinations = joins.log_destinations(stack)
-    for bucket in joins.buckets(stack):
-        if joins.bucket_ids(bucket) & destinations:
-            continue
-        if not joins.configs_of(bucket, attached) and not is_set(bucket.props.get("logging")):
-            yield Violation(
-                f"Bucket {bucket.label} has no server access logging: add an "
-                "aws.s3.BucketLogging that delivers to the region's log bucket.",
-                bucket.urn,
-            )
+    exempt=joins.log_destinations,
+)
 
 
 def log_group_retention(view: ResourceView, _: Settings) -> Iterator[str]:
@@ -99,12 +92,12 @@ def log_group_retention(view: ResourceView, _: Settings) -> Iterator[str]:
         )
 
 
-def lb_access_logs(view: ResourceView, _: Settings) -> Iterator[str]:
-    if flag(get(view.props, "accessLogs", "enabled")) is not True:
-        yield (
-            f"Load balancer {view.label} keeps no access logs: set access_logs enabled=True "
-            "with an in-region bucket."
-        )
+lb_access_logs = flag_required(
+    "accessLogs",
+    "enabled",
+    message="Load balancer {label} keeps no access logs: set access_logs enabled=True with an "
+    "in-region bucket.",
+)
 
 
 RULES = (

@@ -6,17 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies import joins
+from policies.checks import every_bucket, flag_forbidden, flag_required
 from policies.props import WORLD_CIDRS, flag, get, is_set, items, maps, number, text
-from policies.rule import (
-    ConfigKey,
-    ResourceRule,
-    ResourceView,
-    Settings,
-    StackRule,
-    StackView,
-    Violation,
-)
+from policies.rule import ConfigKey, ResourceRule, ResourceView, Settings, StackRule
 from policies.tokens import (
     DEFAULT_SECURITY_GROUP,
     EC2_NODE_CLASS,
@@ -34,46 +26,34 @@ from policies.tokens import (
 )
 
 HTTPS = 443
-WORLD_INGRESS_PORTS = ConfigKey(
+WORLD_INGRESS_PORTS = ConfigKey.array(
     "worldIngressPorts",
-    {
-        "type": "array",
-        "items": {"type": "integer"},
-        "default": [HTTPS],
-        "description": "TCP ports that may accept traffic from anywhere (Global Accelerator "
-        "with client-IP preservation delivers client addresses to the load balancer).",
-    },
+    of="integer",
+    default=[HTTPS],
+    description="TCP ports that may accept traffic from anywhere (Global Accelerator with "
+    "client-IP preservation delivers client addresses to the load balancer).",
 )
-TLS_PASSTHROUGH_PORTS = ConfigKey(
+TLS_PASSTHROUGH_PORTS = ConfigKey.array(
     "tlsPassthroughPorts",
-    {
-        "type": "array",
-        "items": {"type": "integer"},
-        "default": [HTTPS],
-        "description": "Ports where a TCP listener passes TLS through to targets that "
-        "terminate it (NLBs behind Global Accelerator with client-IP preservation, which "
-        "rules out TLS listeners).",
-    },
+    of="integer",
+    default=[HTTPS],
+    description="Ports where a TCP listener passes TLS through to targets that terminate it "
+    "(NLBs behind Global Accelerator with client-IP preservation, which rules out TLS "
+    "listeners).",
 )
-STRONG_TLS_POLICIES = ConfigKey(
+STRONG_TLS_POLICIES = ConfigKey.array(
     "allowedSslPolicyPrefixes",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["ELBSecurityPolicy-TLS13-1-2-Res-", "ELBSecurityPolicy-TLS13-1-3-"],
-        "description": "Listener security policies (by prefix) with TLS 1.2+ and forward-"
-        "secret AEAD ciphers only.",
-    },
+    of="string",
+    default=["ELBSecurityPolicy-TLS13-1-2-Res-", "ELBSecurityPolicy-TLS13-1-3-"],
+    description="Listener security policies (by prefix) with TLS 1.2+ and forward-secret "
+    "AEAD ciphers only.",
 )
-PUBLIC_ENDPOINT_ENVIRONMENTS = ConfigKey(
+PUBLIC_ENDPOINT_ENVIRONMENTS = ConfigKey.array(
     "publicEndpointEnvironments",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["dev"],
-        "description": "Environments (stack name prefix) whose clusters may keep a public "
-        "endpoint, limited to named CIDRs by eks-public-endpoint-restricted.",
-    },
+    of="string",
+    default=["dev"],
+    description="Environments (stack name prefix) whose clusters may keep a public "
+    "endpoint, limited to named CIDRs by eks-public-endpoint-restricted.",
 )
 BLOCK_SETTINGS = (
     "blockPublicAcls",
@@ -144,6 +124,15 @@ def _world_rules(view: ResourceView) -> Iterator[Mapping[str, Any]]:
             yield rule
 
 
+def _ports(settings: Settings, key: str) -> set[float]:
+    """A port list setting as the numbers plan files carry (floats: ``443.0``)."""
+    return {float(p) for p in settings[key]}
+
+
+def _shown(ports: set[float]) -> list[int]:
+    return sorted(int(p) for p in ports)
+
+
 def _only_allowed_ports(rule: Mapping[str, Any], ports: set[float]) -> bool:
     low, high = number(rule.get("fromPort")), number(rule.get("toPort"))
     protocol = text(rule.get("protocol")).lower()
@@ -151,14 +140,14 @@ def _only_allowed_ports(rule: Mapping[str, Any], ports: set[float]) -> bool:
 
 
 def security_group_no_world_ingress(view: ResourceView, settings: Settings) -> Iterator[str]:
-    ports = {float(p) for p in settings["worldIngressPorts"]}
+    ports = _ports(settings, "worldIngressPorts")
     for rule in _world_rules(view):
         if not _only_allowed_ports(rule, ports):
             span = f"{rule.get('protocol')} {rule.get('fromPort')}-{rule.get('toPort')}"
             yield (
                 f"Security group {view.label} admits {span} from anywhere: restrict the "
                 "source to the VPC, a prefix list or a security group (only TCP "
-                f"{sorted(int(p) for p in ports)} may face the internet)."
+                f"{_shown(ports)} may face the internet)."
             )
 
 
@@ -189,12 +178,11 @@ def nodes_no_public_ip(view: ResourceView, _: Settings) -> Iterator[str]:
         )
 
 
-def subnet_no_auto_public_ip(view: ResourceView, _: Settings) -> Iterator[str]:
-    if flag(view.props.get("mapPublicIpOnLaunch")) is True:
-        yield (
-            f"Subnet {view.label} hands a public IP to everything launched in it: set "
-            "map_public_ip_on_launch=False."
-        )
+subnet_no_auto_public_ip = flag_forbidden(
+    "mapPublicIpOnLaunch",
+    message="Subnet {label} hands a public IP to everything launched in it: set "
+    "map_public_ip_on_launch=False.",
+)
 
 
 def node_group_no_open_ssh(view: ResourceView, _: Settings) -> Iterator[str]:
@@ -228,14 +216,14 @@ def lb_listener_tls(view: ResourceView, settings: Settings) -> Iterator[str]:
         return
     if protocol == "HTTP" and _redirects_to_https(view.props):
         return
-    passthrough = {float(p) for p in settings["tlsPassthroughPorts"]}
+    passthrough = _ports(settings, "tlsPassthroughPorts")
     if _tls_passthrough(view.props, passthrough):
         return
     yield (
         f"Listener {view.label} accepts {protocol or 'unspecified protocol'} traffic "
         f"on port {view.props.get('port')} without TLS: use protocol 'TLS' (NLB) or "
         "'HTTPS' (ALB) with certificate_arn, pass TLS through on port "
-        f"{sorted(int(p) for p in passthrough)} with protocol 'TCP', or make an HTTP "
+        f"{_shown(passthrough)} with protocol 'TCP', or make an HTTP "
         "listener redirect to HTTPS."
     )
 
@@ -251,12 +239,11 @@ def lb_listener_tls_policy(view: ResourceView, settings: Settings) -> Iterator[s
         )
 
 
-def lb_internal(view: ResourceView, _: Settings) -> Iterator[str]:
-    if flag(view.props.get("internal")) is not True:
-        yield (
-            f"Load balancer {view.label} is internet-facing: set internal=True; Global "
-            "Accelerator reaches internal load balancers in private subnets."
-        )
+lb_internal = flag_required(
+    "internal",
+    message="Load balancer {label} is internet-facing: set internal=True; Global Accelerator "
+    "reaches internal load balancers in private subnets.",
+)
 
 
 # -- S3 public access ------------------------------------------------------------------------
@@ -269,15 +256,11 @@ def s3_public_access_block_complete(view: ResourceView, _: Settings) -> Iterator
         )
 
 
-def s3_bucket_has_public_access_block(stack: StackView, _: Settings) -> Iterator[Violation]:
-    attached = joins.attached_to_buckets(stack, frozenset({S3_PUBLIC_ACCESS_BLOCK}))
-    for bucket in joins.buckets(stack):
-        if not joins.configs_of(bucket, attached):
-            yield Violation(
-                f"Bucket {bucket.label} has no public access block: add an "
-                "aws.s3.BucketPublicAccessBlock with all four settings True.",
-                bucket.urn,
-            )
+s3_bucket_has_public_access_block = every_bucket(
+    frozenset({S3_PUBLIC_ACCESS_BLOCK}),
+    "Bucket {label} has no public access block: add an aws.s3.BucketPublicAccessBlock with "
+    "all four settings True.",
+)
 
 
 RULES = (

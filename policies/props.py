@@ -11,7 +11,7 @@ known values again.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError
@@ -50,6 +50,25 @@ def maps(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in items(value) if isinstance(v, Mapping)]
 
 
+def blocks(value: Any) -> list[Mapping[str, Any]]:
+    """A block that may be given alone or as a list of blocks (an EKS ``encryptionConfig``,
+    an IAM ``Statement``), as a list of its mappings."""
+    return maps(value) if is_list(value) else maps([value])
+
+
+def strings(value: Any, key: Any = None) -> Iterator[tuple[Any, str]]:
+    """Every string inside ``value``, however deep, with the mapping key that holds it
+    (``None`` for list elements and for ``value`` itself)."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from strings(item, name)
+    elif is_list(value):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, str):
+        yield key, value
+
+
 def flag(value: Any) -> bool | None:
     """A boolean that bridged providers sometimes carry as a string (``"true"``)."""
     if isinstance(value, bool):
@@ -68,6 +87,11 @@ def number(value: Any) -> float | None:
 
 def text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def enabled(block: Any) -> bool:
+    """An S3 ``status`` block (versioning, replication and lifecycle rules, RTC) that is on."""
+    return text(get(block, "status")) == "Enabled"
 
 
 def is_set(value: Any) -> bool:

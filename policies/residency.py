@@ -8,7 +8,7 @@ Where personal data may be comes from ``regions/policy/residency.yaml`` through
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import Severity
@@ -17,18 +17,20 @@ from policies import facts, joins
 from policies.props import (
     arn_region,
     bucket_name,
+    enabled,
     flag,
     get,
-    is_list,
     is_personal,
     jurisdiction,
     maps,
     multi_region_key,
     number,
+    strings,
     text,
 )
 from policies.rule import (
     ConfigKey,
+    Props,
     ResourceRule,
     ResourceView,
     Settings,
@@ -127,27 +129,22 @@ def personal_data_no_table_replica(view: ResourceView, _: Settings) -> Iterator[
 
 # -- keys --------------------------------------------------------------------------------------
 KEY_FIELDS = ("kmsKeyId", "kmsKeyArn", "kmsMasterKeyId", "keyArn", "replicaKmsKeyId")
+KEY_IDS = ("arn", "keyId", "id")
 
 
 def _key_references(value: Any) -> Iterator[str]:
     """Every value under a KMS key field, however deep (``serverSideEncryption.kmsKeyArn``)."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key in KEY_FIELDS and isinstance(item, str):
-                yield item
-            else:
-                yield from _key_references(item)
-    elif is_list(value):
-        for item in value:
-            yield from _key_references(item)
+    return (item for key, item in strings(value) if key in KEY_FIELDS)
 
 
-def _multi_region_keys(stack: StackView) -> set[str]:
-    ids: set[str] = set()
-    for key in stack.of_type(KMS_KEY):
-        if flag(key.props.get("multiRegion")) is True:
-            ids |= {text(key.props.get(f)) for f in ("arn", "keyId", "id")} - {""}
-    return ids
+def _key_ids(stack: StackView, wanted: Callable[[Props], bool]) -> set[str]:
+    """What resources name the ``wanted`` KMS keys of the stack by: ARNs and key ids."""
+    return {
+        name
+        for key in stack.of_type(KMS_KEY)
+        if wanted(key.props)
+        for name in joins.identifiers(key, *KEY_IDS)
+    }
 
 
 def _personal_holders(stack: StackView) -> Iterator[tuple[ResourceView, ResourceView]]:
@@ -165,7 +162,7 @@ def _personal_holders(stack: StackView) -> Iterator[tuple[ResourceView, Resource
 
 
 def personal_data_single_region_keys(stack: StackView, _: Settings) -> Iterator[Violation]:
-    multi = _multi_region_keys(stack)
+    multi = _key_ids(stack, lambda props: flag(props.get("multiRegion")) is True)
     for holder, data in _personal_holders(stack):
         if holder.type in (KMS_KEY, KMS_REPLICA_KEY):
             continue  # keys themselves: kms-personal-key-single-region and below
@@ -177,12 +174,7 @@ def personal_data_single_region_keys(stack: StackView, _: Settings) -> Iterator[
                     f"{reference}: use the jurisdiction's single-Region key.",
                     holder.urn,
                 )
-    personal_keys = {
-        text(k.props.get(f))
-        for k in stack.of_type(KMS_KEY)
-        if is_personal(k.props)
-        for f in ("arn", "keyId", "id")
-    } - {""}
+    personal_keys = _key_ids(stack, is_personal)
     for replica in stack.of_type(KMS_REPLICA_KEY):
         if is_personal(replica.props) or text(replica.props.get("primaryKeyArn")) in personal_keys:
             yield Violation(
@@ -194,7 +186,7 @@ def personal_data_single_region_keys(stack: StackView, _: Settings) -> Iterator[
 
 # -- Global Accelerator --------------------------------------------------------------------------
 def _arn_or_id(view: ResourceView) -> set[str]:
-    return {text(view.props.get("arn")), text(view.props.get("id"))} - {""}
+    return joins.identifiers(view, "arn", "id")
 
 
 def _endpoint_regions(stack: StackView, accelerator: ResourceView) -> list[str]:
@@ -231,7 +223,7 @@ def accelerator_single_jurisdiction(stack: StackView, _: Settings) -> Iterator[V
 
 def accelerator_flow_logs_in_jurisdiction(stack: StackView, _: Settings) -> Iterator[Violation]:
     for accelerator in stack.of_type(ACCELERATOR):
-        target = text(get(accelerator.props, "attributes", "flowLogsS3Bucket"))
+        target = joins.accelerator_log_bucket(accelerator)
         found = _accelerator_jurisdictions(stack, accelerator)
         if not target or len(found) != 1:
             continue  # no flow logs, or a spanning accelerator: the rules above report it
@@ -251,8 +243,8 @@ def flow_log_destinations_personal(stack: StackView, _: Settings) -> Iterator[Vi
     for flow_log in stack.of_type(FLOW_LOG):
         destinations.append((flow_log, _log_destination(stack, flow_log)))
     for accelerator in stack.of_type(ACCELERATOR):
-        target = get(accelerator.props, "attributes", "flowLogsS3Bucket")
-        if text(target):
+        target = joins.accelerator_log_bucket(accelerator)
+        if target:
             destinations.append((accelerator, joins.find_bucket(stack, target)))
     for source, destination in destinations:
         if destination is not None and not is_personal(destination.props):
@@ -264,11 +256,12 @@ def flow_log_destinations_personal(stack: StackView, _: Settings) -> Iterator[Vi
 
 
 def _log_destination(stack: StackView, flow_log: ResourceView) -> ResourceView | None:
+    bucket = joins.flow_log_bucket(flow_log)
+    if bucket is not None:
+        return joins.find_bucket(stack, bucket)
     target = text(flow_log.props.get("logDestination"))
-    if text(flow_log.props.get("logDestinationType")) == "s3":
-        return joins.find_bucket(stack, target.split("/")[0])
     for group in stack.of_type(LOG_GROUP):
-        names = {text(group.props.get(f)) for f in ("arn", "name", "id")} - {""}
+        names = joins.identifiers(group, "arn", "name", "id")
         if target.removesuffix(":*") in names or target.rsplit(":", 1)[-1] in names:
             return group
     return None
@@ -284,7 +277,7 @@ def _whole_bucket(rule: Mapping[str, Any]) -> bool:
 def _retention_days(rule: Mapping[str, Any]) -> float | None:
     """Days an object can exist at all under ``rule``: current, then noncurrent (the
     buckets are versioned); ``None`` when the rule does not bound every object."""
-    if text(rule.get("status")) != "Enabled" or not _whole_bucket(rule):
+    if not enabled(rule) or not _whole_bucket(rule):
         return None
     current = number(get(rule, "expiration", "days"))
     noncurrent = number(get(rule, "noncurrentVersionExpiration", "noncurrentDays"))

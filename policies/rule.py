@@ -16,6 +16,7 @@ from pulumi_policy import (
     EnforcementLevel,
     Policy,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -86,6 +87,19 @@ class ConfigKey:
     def default(self) -> Any:
         return self.schema["default"]
 
+    @classmethod
+    def array(cls, name: str, *, of: str, default: list[Any], description: str) -> ConfigKey:
+        """A list setting whose items are of JSON type ``of`` (``string``, ``integer``)."""
+        return cls(
+            name,
+            {
+                "type": "array",
+                "items": {"type": of},
+                "default": default,
+                "description": description,
+            },
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Rule:
@@ -119,6 +133,16 @@ class Rule:
             return None
         return PolicyConfigSchema({key.name: dict(key.schema) for key in self.config})
 
+    def _policy_options(self) -> dict[str, Any]:
+        """What CrossGuard is told about the rule, whichever kind of policy it becomes."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "enforcement_level": self.enforcement,
+            "config_schema": self._schema(),
+            "severity": self.severity,
+        }
+
     def policy(self) -> Policy:
         raise NotImplementedError
 
@@ -144,14 +168,7 @@ class ResourceRule(Rule):
             for message in self.evaluate(view_from_args(args), args.get_config()):
                 report(message, None)
 
-        return ResourceValidationPolicy(
-            name=self.name,
-            description=self.description,
-            validate=validate,
-            enforcement_level=self.enforcement,
-            config_schema=self._schema(),
-            severity=self.severity,
-        )
+        return ResourceValidationPolicy(validate=validate, **self._policy_options())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,14 +183,7 @@ class StackRule(Rule):
             for violation in self.evaluate(stack_view_from_args(args), args.get_config()):
                 report(violation.message, violation.urn)
 
-        return StackValidationPolicy(
-            name=self.name,
-            description=self.description,
-            validate=validate,
-            enforcement_level=self.enforcement,
-            config_schema=self._schema(),
-            severity=self.severity,
-        )
+        return StackValidationPolicy(validate=validate, **self._policy_options())
 
 
 # -- CrossGuard adapters -----------------------------------------------------------------
@@ -202,33 +212,26 @@ def region_of(provider: Any, props: Props) -> str | None:
     return _configured_region()
 
 
-def view_from_args(args: ResourceValidationArgs) -> ResourceView:
+def _view(resource: ResourceValidationArgs | PolicyResource, stack: str | None) -> ResourceView:
+    """The view of a resource as the engine hands it over: the arguments of a resource policy
+    or one ``PolicyResource`` of a stack policy (both carry type, name, URN, props, provider)."""
     return ResourceView(
-        type=args.resource_type,
-        name=args.name,
-        urn=args.urn,
-        props=args.props,
-        region=region_of(args.provider, args.props),
-        stack=current_stack(),
+        type=resource.resource_type,
+        name=resource.name,
+        urn=resource.urn,
+        props=resource.props,
+        region=region_of(resource.provider, resource.props),
+        stack=stack,
     )
+
+
+def view_from_args(args: ResourceValidationArgs) -> ResourceView:
+    return _view(args, current_stack())
 
 
 def stack_view_from_args(args: StackValidationArgs) -> StackView:
     stack = current_stack()
-    return StackView(
-        stack,
-        tuple(
-            ResourceView(
-                type=r.resource_type,
-                name=r.name,
-                urn=r.urn,
-                props=r.props,
-                region=region_of(r.provider, r.props),
-                stack=stack,
-            )
-            for r in args.resources
-        ),
-    )
+    return StackView(stack, tuple(_view(r, stack) for r in args.resources))
 
 
 # -- registry ------------------------------------------------------------------------------

@@ -60,24 +60,18 @@ TAGGED_TYPES = frozenset(
 judged when its inputs have ``tags`` at all (the transformation adds them wherever the
 resource type takes tags)."""
 
-REQUIRED_TAGS = ConfigKey(
+REQUIRED_TAGS = ConfigKey.array(
     "requiredTags",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["owner", "cost-center", CLASSIFICATION_TAG, JURISDICTION_TAG],
-        "description": "Tags every taggable resource carries, with a non-empty value.",
-    },
+    of="string",
+    default=["owner", "cost-center", CLASSIFICATION_TAG, JURISDICTION_TAG],
+    description="Tags every taggable resource carries, with a non-empty value.",
 )
-GLOBAL_EXEMPT_TAGS = ConfigKey(
+GLOBAL_EXEMPT_TAGS = ConfigKey.array(
     "globalStackExemptTags",
-    {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": [JURISDICTION_TAG],
-        "description": "Required tags that resources of a global stack may omit unless they "
-        "hold personal data: the global layer serves every jurisdiction.",
-    },
+    of="string",
+    default=[JURISDICTION_TAG],
+    description="Required tags that resources of a global stack may omit unless they hold "
+    "personal data: the global layer serves every jurisdiction.",
 )
 
 

@@ -14,8 +14,8 @@ Config (stack file, under ``config:``)::
 The certificate is issued outside this repository (ACM, in the stack's region, for the
 jurisdiction's DNS name); the shipped stack files carry a placeholder ARN of the right shape
 (certificate id all zeros) for the offline plan and previews, which a real deployment
-refuses before declaring anything (``refuse_placeholders``). The health check's path is not configurable:
-it is the gateway's readiness endpoint.
+refuses before declaring anything (``refuse_placeholders``). The health check's path is not
+configurable: it is the gateway's readiness endpoint.
 
 Exports (key ``ingress``): ``nlbArn`` (the global stack's accelerator reads it by
 StackReference), ``nlbDnsName``, ``targetGroupArn``, ``listenerArn``, ``healthCheckPath`` and

@@ -106,9 +106,7 @@ class GatewayConfig:
 @dataclass(frozen=True)
 class ServingSettings:
     gateway_image_digest: str
-    gateway_image_digest_key: str
-    """Where the digest came from: ``inference-mesh:gatewayImageDigest`` when CI set it,
-    else ``inference-mesh:serving.gatewayImageDigest``."""
+    """``inference-mesh:gatewayImageDigest`` when CI set it, else the serving section's."""
     home_endpoints: Mapping[str, str]
     gateway: GatewayConfig
     triton_gpu: plan.PodResources
@@ -194,10 +192,8 @@ def parse_serving_settings(
     scaling = top.section("autoscaling", _AUTOSCALING)
     triton, cpu_triton = top.section("triton", _TRITON), top.section("cpuTriton", _CPU_TRITON)
     prometheus = top.section("prometheus", _PROMETHEUS)
-    digest, digest_key = _image_digest(top, digest_override)
     return ServingSettings(
-        gateway_image_digest=digest,
-        gateway_image_digest_key=digest_key,
+        gateway_image_digest=_image_digest(top, digest_override)[0],
         home_endpoints=_home_endpoints(top, jurisdictions),
         gateway=_gateway(top.section("gateway", _GATEWAY, required=True), budget_ms),
         triton_gpu=triton.resources(plan.PodResources("2", "8Gi")),

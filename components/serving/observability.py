@@ -1,5 +1,6 @@
 """Metrics for autoscaling and operations: kube-prometheus-stack, and ServiceMonitors for
-Triton (``:8002/metrics``), the DCGM exporter the cluster installs, and the gateway.
+Triton (``:8002/metrics``), the DCGM exporter the cluster installs, and the gateway
+(``:9102/metrics``, its own port: not the one the NLB forwards).
 
 Prometheus keeps a short window on an emptyDir: KEDA reads the last minutes only, and a
 volume would pin Prometheus to one zone. Long-term storage is not part of this stack.

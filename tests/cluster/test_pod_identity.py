@@ -95,3 +95,54 @@ def test_bad_args_fail_before_any_resource(change: dict, message: str) -> None:
             PodRole("bad", args)
 
     assert run_pulumi(program).resources == []
+
+
+def test_an_arn_known_only_at_deploy_time_is_attached_under_its_name() -> None:
+    # A policy another component creates: its ARN is an Output until the policy exists.
+    def program() -> dict[str, object]:
+        policy = aws.iam.Policy("reader", policy=json.dumps({"Version": "2012-10-17"}))
+        args = PodRoleArgs(
+            cluster_name="inference-mesh-prod-eu-west-1",
+            namespace="serving",
+            service_account="gateway",
+            account_id="123456789012",
+            managed_policy_arns={"feature-reader": policy.arn},
+        )
+        role = PodRole("gateway", args)
+        assert set(role.attachments) == {"feature-reader"}
+        return {"policyArn": policy.arn}
+
+    recording = run_pulumi(program)
+    [attachment] = recording.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.name == "gateway-feature-reader"
+    assert attachment.props["policyArn"] == recording.outputs["policyArn"]
+    assert attachment.props["role"] == recording.one("aws:iam/role:Role").outputs["name"]
+    assert attachment.parent == recording.one("inference-mesh:pod_identity:PodRole").urn
+    association = recording.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert attachment.urn in association.dependencies
+
+
+def test_string_arns_keep_their_policy_named_attachments(recording: Recording) -> None:
+    [attachment] = recording.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.name == "triton-AmazonS3ReadOnlyAccess"
+
+
+@pytest.mark.parametrize(
+    ("arns", "message"),
+    [
+        (lambda: [pulumi.Output.from_input("arn:aws:iam::1:policy/x")], "pass a mapping"),
+        (lambda: {"has space": "arn:aws:iam::aws:policy/X"}, "keys name the attachments"),
+        (lambda: {"reader": "AmazonS3ReadOnlyAccess"}, "must be IAM policy ARNs"),
+        (
+            lambda: ["arn:aws:iam::aws:policy/A", "arn:aws:iam::123456789012:policy/A"],
+            "must name different policies",
+        ),
+    ],
+)
+def test_managed_policy_arns_that_cannot_be_attached_fail_first(arns: object, message: str) -> None:
+    def program() -> None:
+        args = PodRoleArgs(**{**ARGS.__dict__, "managed_policy_arns": arns()})  # type: ignore[operator]
+        with pytest.raises(ValueError, match=message):
+            PodRole("bad", args)
+
+    assert run_pulumi(program).resources == []

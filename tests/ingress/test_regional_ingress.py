@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from components.ingress import LB_CONTROLLER, TLS_POLICY
-from components.serving_plan import GATEWAY_PORT, READY_PATH
+from components.serving_plan import GATEWAY_METRICS_PORT, GATEWAY_PORT, READY_PATH
 from meshctl.mock_cloud import RecordedResource
 from meshctl.plan_engine import load_stack_config
 from stacks.regional import regional_program
@@ -181,6 +181,29 @@ def test_security_groups_admit_tls_and_the_gateway_port_only(rec: Recording) -> 
         GATEWAY_PORT,
         GATEWAY_PORT,
     )
+
+
+def test_the_gateways_metrics_port_is_not_reachable_through_the_nlb(rec: Recording) -> None:
+    # The gateway serves /metrics on its own port; the NLB forwards the serving port only.
+    assert GATEWAY_METRICS_PORT != GATEWAY_PORT
+    group = rec.named("ingress-nlb-sg")
+
+    def reaches(rule: dict[str, Any], port: int) -> bool:
+        return rule["protocol"] == "-1" or rule["fromPort"] <= port <= rule["toPort"]
+
+    assert not [r for r in group.props["egress"] if reaches(r, GATEWAY_METRICS_PORT)]
+    from_nlb = [
+        r.props
+        for r in rec.of_type("aws:ec2/securityGroupRule:SecurityGroupRule")
+        if r.props.get("sourceSecurityGroupId") == group.outputs["id"]
+    ]
+    assert from_nlb
+    assert not [r for r in from_nlb if reaches(r, GATEWAY_METRICS_PORT)]
+    target_group = rec.one(TARGET_GROUP).props
+    assert target_group["port"] == GATEWAY_PORT
+    assert target_group["healthCheck"]["port"] == "traffic-port"
+    binding = rec.one(BINDING).props["spec"]
+    assert binding["serviceRef"]["port"] == GATEWAY_PORT
 
 
 def test_access_logs_are_personal_in_jurisdiction_and_expire(rec: Recording, config: dict) -> None:

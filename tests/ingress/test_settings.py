@@ -15,6 +15,7 @@ from meshctl.plan_engine import discover_stacks, is_global, load_stack_config
 from stacks.ingress import (
     _check_draining,
     access_log_bucket,
+    check_deployable_certificate,
     load_balancer_name,
     parse_ingress_settings,
 )
@@ -148,3 +149,27 @@ def test_component_refuses_bad_args_before_any_resource(
     validate_args(_args())
     with pytest.raises(ValueError, match=message):
         validate_args(_args(**changes))
+
+
+# -- the placeholder certificate ------------------------------------------------------------
+REAL_CERTIFICATE = (
+    "arn:aws:acm:eu-west-1:123456789012:certificate/3f1c2a9e-5b7d-4c1e-9a2b-7d6e5f4a3b2c"
+)
+
+
+@pytest.mark.parametrize("stack", REGIONAL)
+def test_shipped_stacks_carry_the_placeholder_certificate(stack: str) -> None:
+    # They plan offline and preview with it; a real deployment refuses it (below).
+    with pytest.raises(StackConfigError):
+        check_deployable_certificate(stack, _shipped(stack)["certificateArn"])
+
+
+def test_the_placeholder_certificate_is_refused_for_a_real_deployment() -> None:
+    check_deployable_certificate(STACK, REAL_CERTIFICATE)
+    with pytest.raises(StackConfigError) as raised:
+        check_deployable_certificate(STACK, _shipped()["certificateArn"])
+    message = str(raised.value)
+    assert message.startswith(
+        f"stacks/Pulumi.{STACK}.yaml: field 'inference-mesh:ingress.certificateArn': expected"
+    )
+    assert "set inference-mesh:ingress.certificateArn to your ACM certificate" in message

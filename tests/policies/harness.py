@@ -32,7 +32,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from meshctl.mock_cloud import CloudMocks, _plain
 from policies import RULES
 from policies.offline import Finding, check_plan
-from policies.rule import ResourceRule, Rule, StackRule
+from policies.rule import AWS_PROVIDER, ResourceRule, Rule, StackRule
 
 Plan = dict[str, Any]
 Resource = dict[str, Any]
@@ -149,9 +149,29 @@ def _provider(plan: Plan, reference: str | None) -> PolicyProviderResource | Non
     )
 
 
+def _aws_provider(plan: Plan) -> Resource | None:
+    """The stack's (first) AWS provider resource."""
+    return next((r for r in plan["resources"] if r["type"] == AWS_PROVIDER), None)
+
+
 def _stack_region(plan: Plan) -> str | None:
-    providers = [r for r in plan["resources"] if r["type"] == "pulumi:providers:aws"]
-    return providers[0]["region"] if providers else None
+    provider = _aws_provider(plan)
+    return provider["region"] if provider else None
+
+
+def _engine_fields(plan: Plan, r: Resource, side: str) -> tuple[Any, ...]:
+    """What the engine hands over of a plan resource, in the order both
+    ``ResourceValidationArgs`` and ``PolicyResource`` take it: type, ``side`` (``props`` for
+    a resource policy, ``outputs`` for a stack policy) as a proxy, URN, name, options and
+    provider."""
+    return (
+        r["type"],
+        unknown_checking_proxy(copy.deepcopy(r[side])),
+        r["urn"],
+        r["name"],
+        OPTS,
+        _provider(plan, r.get("provider")),
+    )
 
 
 @contextmanager
@@ -166,33 +186,16 @@ def engine_context(monkeypatch: pytest.MonkeyPatch, plan: Plan) -> Iterator[None
 
 
 def crossguard_resource(rule: ResourceRule, plan: Plan, target: Resource) -> list[str]:
-    args = ResourceValidationArgs(
-        target["type"],
-        unknown_checking_proxy(copy.deepcopy(target["props"])),
-        target["urn"],
-        target["name"],
-        OPTS,
-        _provider(plan, target.get("provider")),
-    )
+    args = ResourceValidationArgs(*_engine_fields(plan, target, "props"))
     messages: list[str] = []
     rule.policy().validate(args, lambda message, urn=None: messages.append(message))
     return messages
 
 
 def crossguard_stack(rule: StackRule, plan: Plan) -> list[tuple[str, str | None]]:
+    # Then parent, dependencies and property dependencies, which no rule reads.
     resources = [
-        PolicyResource(
-            r["type"],
-            unknown_checking_proxy(copy.deepcopy(r["outputs"])),
-            r["urn"],
-            r["name"],
-            OPTS,
-            _provider(plan, r.get("provider")),
-            None,
-            [],
-            {},
-        )
-        for r in plan["resources"]
+        PolicyResource(*_engine_fields(plan, r, "outputs"), None, [], {}) for r in plan["resources"]
     ]
     reported: list[tuple[str, str | None]] = []
     rule.policy().validate(
@@ -205,7 +208,8 @@ def crossguard_stack(rule: StackRule, plan: Plan) -> list[tuple[str, str | None]
 def fixture_resource(plan: Plan, type_: str, name: str, inputs: dict[str, Any]) -> Resource:
     """A FIXTURE resource shaped like a plan resource, for what no shipped stack declares:
     the stack's AWS provider, and outputs from the offline plan's mock cloud."""
-    provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:aws")
+    provider = _aws_provider(plan)
+    assert provider is not None, f"stack {plan['stack']} has no AWS provider for fixtures"
     reference = f"{provider['urn']}::{provider['id']}"
     mocks = CloudMocks(plan["stack"], provider["region"], {})
     mocks.provider_regions[provider["id"]] = provider["region"]

@@ -75,43 +75,26 @@ def test_public_endpoint_only_in_dev_and_only_for_named_networks() -> None:
     assert violations("eks-public-endpoint-restricted", CLUSTER, {"vpcConfig": {}})
 
 
-def test_gpu_pools_are_judged_against_their_own_region() -> None:
-    pool = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "requirements": [
-                        {
-                            "key": "karpenter.k8s.aws/instance-family",
-                            "operator": "In",
-                            "values": ["g6"],
-                        }
-                    ],
-                    "taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}],
-                }
-            }
-        }
+def node_pool(families: list[str], taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A Karpenter NodePool pinned to instance ``families``, with ``taints`` if given."""
+    template: dict[str, Any] = {
+        "requirements": [
+            {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": families}
+        ]
     }
+    if taints is not None:
+        template["taints"] = taints
+    return {"spec": {"template": {"spec": template}}}
+
+
+def test_gpu_pools_are_judged_against_their_own_region() -> None:
+    pool = node_pool(["g6"], taints=[{"key": "nvidia.com/gpu", "effect": "NoSchedule"}])
     # regions/us-east-1.yaml offers g6; regions/eu-west-1.yaml does not.
     assert violations("gpu-families-allowed", GPU_POOL, pool, region="us-east-1") == []
     assert violations("gpu-families-allowed", GPU_POOL, pool, region="eu-west-1")
 
 
 def test_a_cpu_pool_needs_no_gpu_taint() -> None:
-    cpu = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "requirements": [
-                        {
-                            "key": "karpenter.k8s.aws/instance-family",
-                            "operator": "In",
-                            "values": ["c7i", "m7i"],
-                        }
-                    ]
-                }
-            }
-        }
-    }
+    cpu = node_pool(["c7i", "m7i"])
     assert violations("gpu-nodes-tainted", GPU_POOL, cpu) == []
     assert violations("gpu-families-allowed", GPU_POOL, cpu) == []

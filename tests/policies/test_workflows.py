@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from meshctl.plan_engine import discover_stacks, is_global
+from stacks.naming import ENVIRONMENTS
+from stacks.settings import CONFIG_KEYS
 from tests.conftest import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -182,7 +184,123 @@ def test_deploy_runs_regional_stacks_then_global_behind_environments() -> None:
 
 
 def test_deploys_install_without_a_shared_cache() -> None:
-    # A cache written by a pull-request run must not feed what runs with deploy credentials.
-    for job in workflow("deploy.yml")["jobs"].values():
-        setup = step_using(job, "actions/setup-python")
-        assert "cache" not in setup.get("with", {})
+    # A cache written by a pull-request run must not feed what runs with deploy credentials:
+    # no dependency cache, no Trivy database cache, no Docker layer cache.
+    jobs = workflow("deploy.yml")["jobs"]
+    for name, job in jobs.items():
+        for step in steps(job):
+            uses = str(step.get("uses", ""))
+            assert not uses.startswith("actions/cache@"), name
+            if uses.startswith("actions/setup-python@"):
+                assert "cache" not in step.get("with", {}), name
+            if uses.startswith("aquasecurity/trivy-action@"):
+                assert step["with"]["cache"] == "false", name
+            assert "--cache-from" not in str(step.get("run", "")), name
+        if name != "image":  # the image job runs no Python
+            step_using(job, "actions/setup-python")
+
+
+# -- the gateway image: build -> scan -> push -> replicated -> deploy -------------------------
+def _needs(job: dict[str, Any]) -> set[str]:
+    needs = job.get("needs", [])
+    return {needs} if isinstance(needs, str) else set(needs)
+
+
+def _upstream(jobs: dict[str, Any], name: str) -> set[str]:
+    """Every job ``name`` waits for, directly or not."""
+    seen: set[str] = set()
+    frontier = list(_needs(jobs[name]))
+    while frontier:
+        job = frontier.pop()
+        if job not in seen:
+            seen.add(job)
+            frontier.extend(_needs(jobs[job]))
+    return seen
+
+
+def _step_index(job: dict[str, Any], predicate: Any) -> int:
+    found = [i for i, step in enumerate(steps(job)) if predicate(step)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_deploys_wait_for_the_image_to_be_built_scanned_pushed_and_replicated() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    assert _needs(jobs["image"]) == {"verify"}
+    assert _needs(jobs["replicated"]) == {"verify", "image"}
+    assert {"image", "replicated"} <= _needs(jobs["regional"])
+    assert _upstream(jobs, "regional") == {"verify", "image", "replicated"}
+    assert {"verify", "image", "replicated", "regional"} <= _upstream(jobs, "global")
+    # Within the image job: build, then scan, then credentials and push; nothing is pushed
+    # that the scan has not passed.
+    image = jobs["image"]
+    build = _step_index(image, lambda s: "docker buildx build" in str(s.get("run", "")))
+    scan = _step_index(image, lambda s: str(s.get("uses", "")).startswith("aquasecurity/"))
+    login = _step_index(image, lambda s: "configure-aws-credentials" in str(s.get("uses", "")))
+    push = _step_index(image, lambda s: s.get("id") == "push")
+    assert build < scan < login < push
+
+
+def test_the_image_is_built_from_the_gateway_dockerfile_and_scanned_strictly() -> None:
+    image = workflow("deploy.yml")["jobs"]["image"]
+    build = next(s for s in steps(image) if "docker buildx build" in str(s.get("run", "")))
+    assert "--file gateway/Dockerfile" in build["run"]
+    assert '--tag "$LOCAL_IMAGE"' in build["run"]
+    assert "--push" not in build["run"]  # pushed only after the scan
+    scan = step_using(image, "aquasecurity/trivy-action")["with"]
+    assert scan["image-ref"] == "${{ env.LOCAL_IMAGE }}"
+    assert scan["scan-type"] == "image"
+    assert set(scan["severity"].split(",")) == {"CRITICAL", "HIGH"}
+    assert scan["ignore-unfixed"] is True  # fails on vulnerabilities that have a fix
+    assert scan["exit-code"] == "1"
+    assert re.match(r"^v\d+\.\d+\.\d+$", scan["version"]), "pin the Trivy version"
+
+
+def test_the_image_goes_to_the_primary_regions_repository_with_the_deploy_role() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    image = jobs["image"]
+    assert image["strategy"]["matrix"] == "${{ fromJSON(needs.verify.outputs.images) }}"
+    assert jobs["verify"]["outputs"]["images"] == "${{ steps.images.outputs.images }}"
+    targets = next(s for s in steps(jobs["verify"]) if s.get("id") == "images")
+    assert ".github/scripts/wait_for_image.py targets --github-output images" in targets["run"]
+    assert "production" in image["environment"]
+    assert image["permissions"]["id-token"] == "write"
+    aws = step_using(image, "aws-actions/configure-aws-credentials")["with"]
+    assert aws["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert aws["aws-region"] == "${{ matrix.region }}"  # the primary, from the targets
+    push = next(s for s in steps(image) if s.get("id") == "push")
+    assert push["env"]["REPOSITORY"] == "${{ matrix.repository }}"
+    assert "aws ecr get-login-password" in push["run"]
+    assert 'echo "${ENVIRONMENT}=${digest}" >> "$GITHUB_OUTPUT"' in push["run"]
+    assert "^sha256:[0-9a-f]{64}$" in push["run"]
+    # One output per environment, each from its own leg.
+    assert image["outputs"] == {env: f"${{{{ steps.push.outputs.{env} }}}}" for env in ENVIRONMENTS}
+
+
+def test_replication_is_awaited_in_every_region_before_deploying() -> None:
+    replicated = workflow("deploy.yml")["jobs"]["replicated"]
+    assert replicated["strategy"]["matrix"] == "${{ fromJSON(needs.verify.outputs.images) }}"
+    wait = next(s for s in steps(replicated) if "wait_for_image.py wait" in str(s.get("run", "")))
+    assert wait["env"]["DIGEST"] == "${{ needs.image.outputs[matrix.environment] }}"
+    assert '--digest "$DIGEST"' in wait["run"]
+    assert '--environment "$ENVIRONMENT"' in wait["run"]
+    assert "--timeout" in wait["run"]
+    assert replicated["permissions"]["id-token"] == "write"
+
+
+def test_regional_deploys_receive_the_pushed_digest_through_config() -> None:
+    regional = workflow("deploy.yml")["jobs"]["regional"]
+    up = step_using(regional, "pulumi/actions")["with"]
+    config = yaml.safe_load(up["config-map"])
+    assert config == {
+        "inference-mesh:gatewayImageDigest": {
+            "value": "${{ needs.image.outputs[matrix.environment] }}",
+            "secret": False,
+        }
+    }
+    # A key the program reads (and meshctl plan accepts) without editing the stack file.
+    assert "gatewayImageDigest" in CONFIG_KEYS
+    assert (
+        "config-map"
+        not in step_using(workflow("deploy.yml")["jobs"]["global"], "pulumi/actions")["with"]
+    )

@@ -178,9 +178,7 @@ def test_gateway_role_holds_only_the_feature_reader_policy(rec: Recording) -> No
     assert attachment.name == "serving-inference-gateway-feature-reader"
     assert attachment in children
     association = next(
-        r
-        for r in children
-        if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+        r for r in children if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
     )
     assert attachment.urn in association.dependencies
     gateway = _k8s(rec, "Deployment", "inference-gateway")

@@ -182,9 +182,7 @@ def _cases() -> list[Any]:
     return cases
 
 
-@pytest.fixture(params=_cases())
-def runner(request: pytest.FixtureRequest, aws_endpoint: str, tmp_path: Path) -> Runner:
-    shell, cli = request.param
+def _runner(endpoint: str, tmp_path: Path, shell: str, cli: str) -> Runner:
     aws_dir = None
     if cli == "stub":
         aws_dir = tmp_path / "bin"
@@ -192,7 +190,20 @@ def runner(request: pytest.FixtureRequest, aws_endpoint: str, tmp_path: Path) ->
         stub = aws_dir / "aws"
         stub.write_text(STUB_AWS.format(python=sys.executable), encoding="utf-8")
         stub.chmod(0o755)
-    return Runner(aws_endpoint, tmp_path / "pod", shell, aws_dir)
+    return Runner(endpoint, tmp_path / "pod", shell, aws_dir)
+
+
+@pytest.fixture(params=_cases())
+def runner(request: pytest.FixtureRequest, aws_endpoint: str, tmp_path: Path) -> Runner:
+    """Every shell and CLI variant: for the cases serving depends on most."""
+    shell, cli = request.param
+    return _runner(aws_endpoint, tmp_path, shell, cli)
+
+
+@pytest.fixture
+def sh_runner(aws_endpoint: str, tmp_path: Path) -> Runner:
+    """/bin/sh with the stand-in CLI: for the rarer refusals (the suite shares two cores)."""
+    return _runner(aws_endpoint, tmp_path, "/bin/sh", "stub")
 
 
 @pytest.fixture
@@ -251,7 +262,9 @@ def _fail_message(result: subprocess.CompletedProcess[str]) -> str:
 
 
 # -- which version ----------------------------------------------------------------------------
-def test_the_pointer_names_the_version(runner: Runner, store: ArtifactStore, tmp_path: Path) -> None:
+def test_the_pointer_names_the_version(
+    runner: Runner, store: ArtifactStore, tmp_path: Path
+) -> None:
     _publish(store, 1, LITE_DIR)
     _publish(store, 2, _lite_v2(tmp_path))
     promote(store, MODEL, 1)
@@ -276,8 +289,9 @@ def test_the_pointer_names_the_version(runner: Runner, store: ArtifactStore, tmp
 
 
 def test_a_rollback_is_served_on_the_next_start(
-    runner: Runner, store: ArtifactStore, tmp_path: Path
+    sh_runner: Runner, store: ArtifactStore, tmp_path: Path
 ) -> None:
+    runner = sh_runner
     _publish(store, 1, LITE_DIR)
     _publish(store, 2, _lite_v2(tmp_path))
     promote(store, MODEL, 1)
@@ -376,9 +390,7 @@ def test_a_version_without_its_manifest_stops_the_pod(
         assert not [c for c in runner.calls if c.startswith("s3 cp") and "/2/" in c]
 
 
-def test_a_failing_listing_is_never_taken_for_a_missing_pointer(
-    runner: Runner, aws_endpoint: str
-) -> None:
+def test_a_failing_listing_is_never_taken_for_a_missing_pointer(runner: Runner) -> None:
     # No bucket at all (or no access): the catalog fallback is for "no pointer" only.
     result = runner.run(_init_container())
 
@@ -396,14 +408,17 @@ def test_a_failing_listing_is_never_taken_for_a_missing_pointer(
     ],
 )
 def test_a_manifest_naming_files_outside_the_model_directory_is_refused(
-    runner: Runner, store: ArtifactStore, path: str, message: str
+    sh_runner: Runner, store: ArtifactStore, path: str, message: str
 ) -> None:
+    runner = sh_runner
     _publish(store, 1, LITE_DIR)
     target = _region(store)
     key = manifest_key(MODEL, 1)
     manifest = target.s3.get_object(Bucket=target.bucket, Key=key)["Body"].read()
     target.s3.put_object(
-        Bucket=target.bucket, Key=key, Body=manifest.replace(b'"config.pbtxt"', f'"{path}"'.encode())
+        Bucket=target.bucket,
+        Key=key,
+        Body=manifest.replace(b'"config.pbtxt"', f'"{path}"'.encode()),
     )
 
     result = runner.run(_init_container())

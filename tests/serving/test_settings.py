@@ -11,8 +11,14 @@ import pytest
 
 from components.serving_plan import PodResources, QueueScaling
 from meshctl.plan_engine import discover_stacks, is_global, load_stack_config
-from stacks.serving import _check_sizes, parse_serving_settings
-from stacks.settings import StackConfigError
+from stacks.serving import (
+    PLACEHOLDER_DIGEST,
+    _check_sizes,
+    check_deployable_digest,
+    gateway_image_digest,
+    parse_serving_settings,
+)
+from stacks.settings import CONFIG_KEYS, RegionalSettings, StackConfigError, parse_settings
 from tests.serving.support import stack_inputs
 
 STACK = "prod-eu-west-1"
@@ -133,3 +139,56 @@ def test_plan_and_node_dependent_checks_name_the_stack_field() -> None:
     slow = dataclasses.replace(scaling, queue_duration_threshold_ms=1.0)
     with pytest.raises(StackConfigError, match=r"serving\.autoscaling': expected queue duration"):
         _check_sizes(inputs.settings, inputs.serving, inputs.model, slow, 130, types, "m7i.xlarge")
+
+
+# -- the image digest CI sets -------------------------------------------------------------
+REAL_DIGEST = "sha256:" + "ab" * 32
+
+
+def test_ci_digest_overrides_the_stack_files() -> None:
+    data = _shipped()
+    assert data["gatewayImageDigest"] == PLACEHOLDER_DIGEST
+    settings = parse_serving_settings(
+        STACK, data, JURISDICTIONS, BUDGET_MS, digest_override=REAL_DIGEST
+    )
+    assert settings.gateway_image_digest == REAL_DIGEST
+    fallback = parse_serving_settings(STACK, data, JURISDICTIONS, BUDGET_MS)
+    assert fallback.gateway_image_digest == PLACEHOLDER_DIGEST
+
+
+@pytest.mark.parametrize("value", ["latest", "v1.2.3", "sha256:ABC", "", 42])
+def test_ci_digest_is_validated_like_the_stack_files(value: Any) -> None:
+    with pytest.raises(StackConfigError) as raised:
+        parse_serving_settings(STACK, _shipped(), JURISDICTIONS, BUDGET_MS, digest_override=value)
+    message = str(raised.value)
+    assert message.startswith(
+        f"stacks/Pulumi.{STACK}.yaml: field 'inference-mesh:gatewayImageDigest': expected an "
+        "image digest sha256:<64 lowercase hex> (a tag is refused"
+    )
+
+
+def test_the_digest_key_is_a_stack_config_key_ci_can_set() -> None:
+    # meshctl plan refuses unknown keys; `pulumi config set` writes top-level ones.
+    raw = load_stack_config(STACK)
+    raw["inference-mesh:gatewayImageDigest"] = REAL_DIGEST
+    settings = parse_settings(STACK, raw)
+    assert isinstance(settings, RegionalSettings)
+    assert gateway_image_digest(settings) == (REAL_DIGEST, "inference-mesh:gatewayImageDigest")
+    assert "gatewayImageDigest" in CONFIG_KEYS
+    del raw["inference-mesh:gatewayImageDigest"]
+    shipped = parse_settings(STACK, raw)
+    assert isinstance(shipped, RegionalSettings)
+    assert gateway_image_digest(shipped) == (
+        PLACEHOLDER_DIGEST,
+        "inference-mesh:serving.gatewayImageDigest",
+    )
+
+
+def test_the_placeholder_digest_is_refused_for_a_real_deployment() -> None:
+    check_deployable_digest(STACK, REAL_DIGEST, "inference-mesh:gatewayImageDigest")
+    for key in ("inference-mesh:serving.gatewayImageDigest", "inference-mesh:gatewayImageDigest"):
+        with pytest.raises(StackConfigError) as raised:
+            check_deployable_digest(STACK, PLACEHOLDER_DIGEST, key)
+        message = str(raised.value)
+        assert message.startswith(f"stacks/Pulumi.{STACK}.yaml: field '{key}': expected")
+        assert "set inference-mesh:gatewayImageDigest to the digest CI pushed" in message
