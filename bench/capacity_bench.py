@@ -52,6 +52,27 @@ def naive_cost(
     return total
 
 
+def integral_bound(
+    catalog: RegionCatalog, profiles: ModelProfiles, prices: PriceTable, peak: float
+) -> float:
+    """The cheapest whole-GPU fleet of one type per region at 100% of the ceiling throughput
+    (no SLO headroom at all): no per-region plan can cost less, so its ratio to the fluid
+    bound is the floor any planner's ratio sits on at this demand."""
+    total = 0.0
+    for spec in catalog:
+        costs = []
+        for name in spec.gpu_candidates:
+            kind = INSTANCE_TYPES[name]
+            profile = profiles.model.profiles.get(kind.accelerator_class)
+            if profile is None:
+                continue
+            rate = BatchingCapacity(profiles.model, profile).peak_rps * kind.accelerators
+            instances = math.ceil(spec.demand_share * peak / rate)
+            costs.append(instances * prices.on_demand(spec.region, name))
+        total += min(costs)
+    return total
+
+
 def failure_bound(
     catalog: RegionCatalog,
     profiles: ModelProfiles,
@@ -82,8 +103,8 @@ def main() -> None:
         load_latency(),
     )
     print(
-        f"{'peak req/s':>12} {'fluid $/h':>10} {'plan steady':>12} {'plan+reserve':>13} "
-        f"{'naive':>8} {'fail fluid':>11} {'naive+fail':>11}"
+        f"{'peak req/s':>12} {'fluid $/h':>10} {'whole GPUs':>11} {'plan steady':>12} "
+        f"{'plan+reserve':>13} {'naive':>8} {'fail fluid':>11} {'naive+fail':>11}"
     )
     for peak in PEAKS:
         plan = plan_fleet(catalog, profiles, prices, global_peak_rps=peak, latency=latency)
@@ -91,14 +112,17 @@ def main() -> None:
         fail_fluid = failure_bound(catalog, profiles, prices, plan, peak)
         naive = naive_cost(catalog, profiles, prices, peak, with_failover=False)
         naive_fail = naive_cost(catalog, profiles, prices, peak, with_failover=True)
+        whole = integral_bound(catalog, profiles, prices, peak)
         print(
-            f"{peak:>12,.0f} {fluid:>10.2f} {plan.steady_hourly_cost / fluid:>12.3f} "
+            f"{peak:>12,.0f} {fluid:>10.2f} {whole / fluid:>11.3f} "
+            f"{plan.steady_hourly_cost / fluid:>12.3f} "
             f"{plan.hourly_cost / fail_fluid:>13.3f} {naive / fluid:>8.3f} "
             f"{fail_fluid:>11.2f} {naive_fail / fail_fluid:>11.3f}"
         )
     print(
         "ratios are fleet $/h divided by the fluid bound ($/h); 'plan+reserve' and "
-        "'naive+fail' are divided by the bound for the us-east-1 failure"
+        "'naive+fail' are divided by the bound for the us-east-1 failure; 'whole GPUs' is "
+        "the floor for any plan with whole GPUs of one type per region at 100% utilisation"
     )
     plan = plan_fleet(catalog, profiles, prices, global_peak_rps=PEAKS[0], latency=latency)
     print(
