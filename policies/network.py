@@ -92,8 +92,11 @@ def eks_endpoint_private(view: ResourceView, settings: Settings) -> Iterator[str
 def eks_public_endpoint_restricted(view: ResourceView, _: Settings) -> Iterator[str]:
     if not _public_endpoint(view.props):
         return
-    cidrs = items(get(view.props, "vpcConfig", "publicAccessCidrs"))
-    if not cidrs or WORLD_CIDRS & set(cidrs):
+    # Only strings can be CIDRs; anything else in the list is malformed and ignored here.
+    cidrs = {
+        c for c in items(get(view.props, "vpcConfig", "publicAccessCidrs")) if isinstance(c, str)
+    }
+    if not cidrs or WORLD_CIDRS & cidrs:
         yield (
             f"EKS cluster {view.label} exposes its API endpoint to the whole internet: set "
             "vpc_config public_access_cidrs to the operators' and CI's ranges, or turn the "
@@ -119,7 +122,8 @@ def _world_rules(view: ResourceView) -> Iterator[Mapping[str, Any]]:
             }
         ]
     for rule in rules:
-        cidrs = {*items(rule.get("cidrBlocks")), *items(rule.get("ipv6CidrBlocks"))}
+        blocks = [*items(rule.get("cidrBlocks")), *items(rule.get("ipv6CidrBlocks"))]
+        cidrs = {c for c in blocks if isinstance(c, str)}
         if cidrs & WORLD_CIDRS:
             yield rule
 

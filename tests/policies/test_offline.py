@@ -172,3 +172,37 @@ def test_list_shows_every_rule(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert [r["rule"] for r in rows] == [rule.name for rule in RULES]
     assert {r["level"] for r in rows} <= {"mandatory", "advisory"}
+
+
+def test_malformed_cidr_lists_do_not_crash_the_network_rules() -> None:
+    from policies.network import eks_public_endpoint_restricted, security_group_no_world_ingress
+    from policies.rule import ResourceView
+
+    settings = {"worldIngressPorts": [443]}
+    group = ResourceView(
+        type="aws:ec2/securityGroup:SecurityGroup",
+        name="sg",
+        urn="urn:sg",
+        region="eu-west-1",
+        props={
+            "ingress": [
+                {
+                    "protocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "cidrBlocks": [{"not": "a cidr"}, "0.0.0.0/0"],
+                }
+            ]
+        },
+    )
+    assert len(list(security_group_no_world_ingress(group, settings))) == 1
+    cluster = ResourceView(
+        type="aws:eks/cluster:Cluster",
+        name="c",
+        urn="urn:c",
+        region="eu-west-1",
+        props={
+            "vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": [["x"], "10.0.0.0/8"]}
+        },
+    )
+    assert list(eks_public_endpoint_restricted(cluster, settings)) == []
