@@ -7,6 +7,7 @@ root stack so tests do not leak transformations into each other.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,7 @@ def run_pulumi(
     zones = {spec.region: list(spec.availability_zones) for spec in catalog}
     mocks = CloudMocks(stack, default_region, zones, stack_outputs)
     monitor = RecordingMonitor(mocks)
+    _fresh_event_loop()
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config or {})
     pulumi.runtime.set_mocks(
@@ -87,6 +89,19 @@ def run_pulumi(
 
     _sync_await(run_pulumi_func(body))
     return Recording([r for r in monitor.recorded if r.type != "pulumi:pulumi:Stack"], outputs)
+
+
+_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
+def _fresh_event_loop() -> None:
+    """A current event loop for the program, left current afterwards: an earlier test's
+    ``asyncio.run()`` leaves none (Python 3.11), and the SDK's synchronous helpers use it."""
+    while _LOOPS:
+        _LOOPS.pop().close()
+    loop = asyncio.new_event_loop()
+    _LOOPS.append(loop)
+    asyncio.set_event_loop(loop)
 
 
 def provider_region(recording: Recording, resource: RecordedResource) -> str | None:
