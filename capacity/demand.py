@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capacity.errors import CapacityDataError, check_fields, mapping, positive, read_yaml
+from capacity.errors import (
+    CapacityDataError,
+    check_fields,
+    data_file,
+    mapping,
+    positive,
+    read_yaml,
+)
 
 DEMAND_FILE = Path(__file__).resolve().parent / "demand.yaml"
 
 
 def load_global_peaks(path: str | Path | None = None) -> dict[str, float]:
     """environment -> global peak requests/s, validated."""
-    file = Path(path) if path is not None else DEMAND_FILE
+    file = Path(path) if path is not None else data_file(DEMAND_FILE.name)
     top = mapping(read_yaml(file), "(document)", "a mapping with 'global_peak_rps'", file)
     check_fields(top, {"global_peak_rps": "a mapping"}, frozenset(), "", file)
     peaks = mapping(

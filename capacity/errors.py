@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,13 @@ def check_fields(
     for name, expected in allowed.items():
         if name not in body and name not in optional:
             raise CapacityDataError(path, prefix + name, f"{expected}; the field is missing")
+
+
+CAPACITY_DIR_ENV = "INFERENCE_MESH_CAPACITY_DIR"
+"""Points the planner at another directory of prices/latency/demand files (tests, bench)."""
+
+
+def data_file(name: str) -> Path:
+    """``capacity/<name>``, or ``$INFERENCE_MESH_CAPACITY_DIR/<name>`` when that is set."""
+    override = os.environ.get(CAPACITY_DIR_ENV)
+    return (Path(override) if override else Path(__file__).resolve().parent) / name

@@ -15,6 +15,7 @@ from typing import Any
 from capacity.errors import (
     CapacityDataError,
     check_fields,
+    data_file,
     mapping,
     number,
     positive,
@@ -78,7 +79,7 @@ def nearest_region(
 
 def load_latency(path: str | Path | None = None) -> LatencyTable:
     """Load and validate ``path`` (default: ``capacity/latency.yaml``)."""
-    file = Path(path) if path is not None else LATENCY_FILE
+    file = Path(path) if path is not None else data_file(LATENCY_FILE.name)
     return parse_latency(read_yaml(file), file)
 
 

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from capacity.errors import CapacityDataError, check_fields, mapping, positive, read_yaml, text
+from capacity.errors import (
+    CapacityDataError,
+    check_fields,
+    data_file,
+    mapping,
+    positive,
+    read_yaml,
+    text,
+)
 from regions.instance_types import INSTANCE_TYPES
 
 PRICES_FILE = Path(__file__).resolve().parent / "prices.yaml"
@@ -69,7 +77,7 @@ class PriceTable:
 
 def load_prices(path: str | Path | None = None) -> PriceTable:
     """Load and validate ``path`` (default: ``capacity/prices.yaml``)."""
-    file = Path(path) if path is not None else PRICES_FILE
+    file = Path(path) if path is not None else data_file(PRICES_FILE.name)
     return parse_prices(read_yaml(file), file)
 
 

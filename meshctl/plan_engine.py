@@ -32,6 +32,13 @@ from stacks.settings import (
 )
 
 PLAN_FORMAT_VERSION = 1
+FORWARDED_ENV: tuple[str, ...] = (
+    CATALOG_DIR_ENV,
+    "INFERENCE_MESH_CAPACITY_DIR",
+    "INFERENCE_MESH_RESIDENCY_FILE",
+)
+"""Where the data files live. Passed to each stack process explicitly: the fork server keeps
+the environment it started with, so a later change would otherwise not reach it."""
 _PRELOAD = ["meshctl.plan_preload"]
 
 
@@ -176,11 +183,18 @@ def _document(
 
 
 def _evaluate_in_worker(
-    stack: str, stacks_dir: str, catalog_dir: str | None, references: dict[str, Any] | None
+    stack: str,
+    stacks_dir: str,
+    catalog_dir: str | None,
+    references: dict[str, Any] | None,
+    environment: dict[str, str],
 ) -> StackResult:
     import time  # noqa: PLC0415
 
     started = time.perf_counter()
+    for key in FORWARDED_ENV:
+        os.environ.pop(key, None)
+    os.environ.update(environment)
     if catalog_dir:
         os.environ[CATALOG_DIR_ENV] = catalog_dir
     try:
@@ -250,6 +264,7 @@ def _collect(
             str(stacks_dir),
             str(catalog_dir) if catalog_dir else None,
             references(s),
+            {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ},
         )
         for s in stacks
     }
