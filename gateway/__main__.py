@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -42,8 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     # The event loop shares the GIL with the feature-read threads; a shorter switch interval
     # bounds how long a boto3 call can hold up the loop (the default is 5 ms, our whole budget).
     sys.setswitchinterval(0.001)
+    _tune_garbage_collector()
     serve(config)
     return 0
+
+
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between young-generation collections (CPython's default is 700)."""
+
+
+def _tune_garbage_collector() -> None:
+    # Everything loaded so far lives for the whole process: freezing it keeps full
+    # collections from walking it, and a larger young generation makes collections rarer,
+    # so fewer requests pay a collection pause in their tail latency.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 class _MetricsServer(uvicorn.Server):
