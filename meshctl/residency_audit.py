@@ -204,17 +204,7 @@ class ResidencyAuditor:
     # DynamoDB ---------------------------------------------------------------------------
 
     def scan_dynamodb(self, region: str) -> None:
-        ddb = self.client("dynamodb", region)
-        try:
-            tables = list(_paged(ddb, "list_tables", "TableNames"))
-        except _AWS_ERRORS as exc:
-            self._error("dynamodb", "(list_tables)", region, exc)
-            return
-        for table in tables:
-            try:
-                self._scan_table(ddb, table, region)
-            except _AWS_ERRORS as exc:
-                self._error("dynamodb", table, region, exc)
+        self._scan_listing("dynamodb", region, "list_tables", "TableNames", self._scan_table)
 
     def _scan_table(self, ddb: Any, name: str, region: str) -> None:
         table = ddb.describe_table(TableName=name)["Table"]
@@ -242,17 +232,7 @@ class ResidencyAuditor:
     # Kinesis and SQS --------------------------------------------------------------------
 
     def scan_kinesis(self, region: str) -> None:
-        kinesis = self.client("kinesis", region)
-        try:
-            streams = list(_paged(kinesis, "list_streams", "StreamNames"))
-        except _AWS_ERRORS as exc:
-            self._error("kinesis", "(list_streams)", region, exc)
-            return
-        for stream in streams:
-            try:
-                self._scan_stream(kinesis, stream, region)
-            except _AWS_ERRORS as exc:
-                self._error("kinesis", stream, region, exc)
+        self._scan_listing("kinesis", region, "list_streams", "StreamNames", self._scan_stream)
 
     def _scan_stream(self, kinesis: Any, name: str, region: str) -> None:
         tags = _tag_list({"Tags": _stream_tags(kinesis, name)}, "Tags")
@@ -263,27 +243,44 @@ class ResidencyAuditor:
         self._check(_Resource("kinesis", summary["StreamARN"], region, tags, key))
 
     def scan_sqs(self, region: str) -> None:
-        sqs = self.client("sqs", region)
-        try:
-            # Without a page size ListQueues stops at 1000 queues and returns no NextToken.
-            queues = list(_paged(sqs, "list_queues", "QueueUrls", page_size=1000))
-        except _AWS_ERRORS as exc:
-            self._error("sqs", "(list_queues)", region, exc)
+        # Without a page size ListQueues stops at 1000 queues and returns no NextToken.
+        self._scan_listing(
+            "sqs", region, "list_queues", "QueueUrls", self._scan_queue, page_size=1000
+        )
+
+    def _scan_queue(self, sqs: Any, url: str, region: str) -> None:
+        tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+        if not is_personal(tags):
             return
-        for url in queues:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn", "KmsMasterKeyId"]
+        )["Attributes"]
+        self._check(
+            _Resource("sqs", attributes["QueueArn"], region, tags, attributes.get("KmsMasterKeyId"))
+        )
+
+    def _scan_listing(
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        key: str,
+        scan_one: Callable[[Any, str, str], None],
+        page_size: int | None = None,
+    ) -> None:
+        """Lists a regional service's resources, then scans each; an AWS error on one is
+        recorded (the scan is then incomplete) and the others are still scanned."""
+        client = self.client(service, region)
+        try:
+            names = list(_paged(client, operation, key, page_size=page_size))
+        except _AWS_ERRORS as exc:
+            self._error(service, f"({operation})", region, exc)
+            return
+        for name in names:
             try:
-                tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-                if not is_personal(tags):
-                    continue
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["QueueArn", "KmsMasterKeyId"]
-                )["Attributes"]
-                resource = _Resource(
-                    "sqs", attributes["QueueArn"], region, tags, attributes.get("KmsMasterKeyId")
-                )
-                self._check(resource)
+                scan_one(client, name, region)
             except _AWS_ERRORS as exc:
-                self._error("sqs", url, region, exc)
+                self._error(service, name, region, exc)
 
     # Rules shared by every service --------------------------------------------------------
 
