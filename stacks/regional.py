@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.network import Network, NetworkArgs
+from regions.residency import DataClassification, classification_tags
 from stacks import artifacts, cluster, features, images, ingress, serving
 from stacks.context import RegionalContext
 from stacks.providers import aws_provider, in_region
@@ -20,14 +21,13 @@ def regional_tags(settings: RegionalSettings) -> dict[str, str]:
     return {
         **settings.base_tags,
         "region": settings.region.region,
-        "jurisdiction": settings.region.jurisdiction,
-        # Components that hold personal data override this with "personal".
-        "data-classification": "internal",
+        # Components that hold personal data override the classification with "personal".
+        **classification_tags(DataClassification.INTERNAL, settings.region.jurisdiction),
     }
 
 
 def personal_data_tags(settings: RegionalSettings) -> dict[str, str]:
-    return {"data-classification": "personal", "jurisdiction": settings.region.jurisdiction}
+    return classification_tags(DataClassification.PERSONAL, settings.region.jurisdiction)
 
 
 def regional_program(settings: RegionalSettings) -> dict[str, Any]:
