@@ -103,6 +103,11 @@ class RegionCatalog:
         return tuple(sorted({r.jurisdiction for r in self.regions}))
 
 
+def is_region_name(value: object) -> bool:
+    """Shaped like an AWS region name (``eu-west-1``, ``us-gov-west-1``)."""
+    return isinstance(value, str) and bool(_REGION_NAME.match(value))
+
+
 def default_catalog_dir() -> Path:
     return Path(os.environ.get(CATALOG_DIR_ENV) or CATALOG_DIR)
 
@@ -187,7 +192,7 @@ def _check_no_overlap(specs: list[RegionSpec]) -> None:
 
 
 def _region_name(value: Any, path: str | Path) -> str:
-    if not isinstance(value, str) or not _REGION_NAME.match(value):
+    if not is_region_name(value):
         raise CatalogError(path, "region", _FIELDS["region"], value)
     if Path(path).stem != value:
         raise CatalogError(path, "region", f"the file to be named {value}.yaml", Path(path).name)

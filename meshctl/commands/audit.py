@@ -7,17 +7,15 @@ nothing), or bad input. An incomplete scan is never reported as clean.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from meshctl.aws import AwsClients, add_aws_arguments
 from meshctl.output import add_json_argument, print_json, print_table, progress
 from meshctl.residency_audit import AuditReport, audit_residency
-from regions.catalog import CatalogError, load_catalog
+from regions.catalog import CatalogError, is_region_name, load_catalog
 from regions.residency import load_policy
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +47,7 @@ def run_residency(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         print(f"meshctl audit residency: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    bad = [r for r in args.regions or [] if not _REGION.match(r)]
+    bad = [r for r in args.regions or [] if not is_region_name(r)]
     if bad:
         print(
             f"meshctl audit residency: --regions: expected AWS region names such as "
