@@ -31,11 +31,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import buckets
 from components.cluster.manifests import SYSTEM_NODE_ROLE
 from components.cluster.pools import NODE_ROLE_LABEL
 from components.cluster.versions import HelmChart
 from components.kms import RegionalKey, RegionalKeyArgs
-from components.model_store import deny_insecure_transport
 from components.pod_identity import PodRole, PodRoleArgs
 
 HTTPS = 443
@@ -179,78 +179,25 @@ class RegionalIngress(pulumi.ComponentResource):
             opts=self._child,
         )
         bucket = aws.s3.Bucket(stem, bucket=args.log_bucket_name, tags=tags, opts=self._child)
-        block = self._harden_log_bucket(bucket, stem, key)
-        return bucket, aws.s3.BucketPolicy(
-            f"{stem}-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.json_dumps(
-                log_bucket_policy(bucket.arn, args.region, args.account_id)
-            ),
-            # S3 rejects a policy while the public access block is still being applied.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+        protected = buckets.protect_bucket(
+            stem, bucket, buckets.kms_encryption(key.arn, block_customer_keys=False), self._child
         )
-
-    def _harden_log_bucket(
-        self, bucket: aws.s3.Bucket, stem: str, key: RegionalKey
-    ) -> aws.s3.BucketPublicAccessBlock:
-        versioning = aws.s3.BucketVersioning(
-            f"{stem}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=self._child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{stem}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=self._child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{stem}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=self._child,
-        )
-        self._expire_logs(bucket, stem, versioning)
-        return aws.s3.BucketPublicAccessBlock(
-            f"{stem}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child,
-        )
-
-    def _expire_logs(
-        self, bucket: aws.s3.Bucket, stem: str, versioning: aws.s3.BucketVersioning
-    ) -> None:
-        days = self._args.access_log_retention_days
-        aws.s3.BucketLifecycleConfiguration(
+        protected.lifecycle(
             f"{stem}-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
-                    # Expiry leaves noncurrent versions behind; client IPs must really go.
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=1
-                    ),
+            # Expiry leaves noncurrent versions behind; client IPs must really go.
+            [
+                buckets.lifecycle_rule(
+                    "expire-access-logs",
+                    expire_days=args.access_log_retention_days,
+                    noncurrent_days=1,
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            self._child,
+        )
+        return bucket, protected.policy(
+            f"{stem}-policy",
+            log_bucket_statements(bucket.arn, args.region, args.account_id),
+            self._child,
         )
 
     # -- network ----------------------------------------------------------------------------
@@ -475,45 +422,42 @@ def lb_controller_values(
     }
 
 
-def log_bucket_policy(
+def log_bucket_statements(
     bucket_arn: pulumi.Input[str], region: str, account_id: pulumi.Input[str]
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     """ELB log delivery for this account's load balancers in this region, and TLS only
     (Elastic Load Balancing user guide for NLBs, "Enable access logs", example bucket policy)."""
     source_arn = {"aws:SourceArn": _log_source_arn(region, account_id)}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            deny_insecure_transport(bucket_arn, pulumi.Output.concat(bucket_arn, "/*")),
-            {
-                "Sid": "AWSLogDeliveryAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": "delivery.logs.amazonaws.com"},
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn,
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": source_arn,
-                },
+    return [
+        buckets.deny_insecure_transport(bucket_arn, pulumi.Output.concat(bucket_arn, "/*")),
+        {
+            "Sid": "AWSLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": source_arn,
             },
-            {
-                "Sid": "AWSLogDeliveryWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": "delivery.logs.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": pulumi.Output.concat(
-                    bucket_arn, "/", LOG_PREFIX, "/AWSLogs/", account_id, "/*"
-                ),
-                "Condition": {
-                    "StringEquals": {
-                        "aws:SourceAccount": account_id,
-                        "s3:x-amz-acl": "bucket-owner-full-control",
-                    },
-                    "ArnLike": source_arn,
+        },
+        {
+            "Sid": "AWSLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": pulumi.Output.concat(
+                bucket_arn, "/", LOG_PREFIX, "/AWSLogs/", account_id, "/*"
+            ),
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": account_id,
+                    "s3:x-amz-acl": "bucket-owner-full-control",
                 },
+                "ArnLike": source_arn,
             },
-        ],
-    }
+        },
+    ]
 
 
 def _log_source_arn(region: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:

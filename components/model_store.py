@@ -16,16 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import buckets
-from components.buckets import deny_insecure_transport
 from components.kms import RegionalKey, RegionalKeyArgs
-
-__all__ = [
-    "ACCESS_LOG_PREFIX",
-    "ModelArtifactStore",
-    "ModelArtifactStoreArgs",
-    # Re-exported: components.ingress imports it from here until it adopts components.buckets.
-    "deny_insecure_transport",
-]
 
 ACCESS_LOG_PREFIX = "access-logs/"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -164,7 +164,8 @@ def _document(
             "region": r.region,
             "id": r.id,
             "provider": r.provider,
-            "dependencies": r.dependencies,
+            # Sorted: the SDK registers dependencies in no stable order.
+            "dependencies": sorted(r.dependencies),
             "props": r.props,
             "outputs": r.outputs,
         }
