@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import uvicorn
 from gateway.app import create_app, create_metrics_app
 from gateway.config import CONFIG_PATH_ENV, ConfigError, GatewayConfig, load_config
 from gateway.observability import Metrics, configure_logging
+from gateway.runtime import tune_for_latency
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,25 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config ok: {len(config.models)} model(s), region {config.region}")
         return 0
     configure_logging(config.observability.log_level)
-    # The event loop shares the GIL with the feature-read threads; a shorter switch interval
-    # bounds how long a boto3 call can hold up the loop (the default is 5 ms, our whole budget).
-    sys.setswitchinterval(0.001)
-    _tune_garbage_collector()
+    tune_for_latency()
     serve(config)
     return 0
-
-
-GC_YOUNG_THRESHOLD = 50_000
-"""Allocations between young-generation collections (CPython's default is 700)."""
-
-
-def _tune_garbage_collector() -> None:
-    # Everything loaded so far lives for the whole process: freezing it keeps full
-    # collections from walking it, and a larger young generation makes collections rarer,
-    # so fewer requests pay a collection pause in their tail latency.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 class _MetricsServer(uvicorn.Server):
@@ -77,6 +61,9 @@ def serve(config: GatewayConfig) -> None:
         "log_config": None,
         "access_log": False,
         "server_header": False,
+        # The NLB forwards TCP and adds no X-Forwarded-* headers; trusting them would only
+        # let clients spoof their address in the logs.
+        "proxy_headers": False,
         # uvloop and httptools are used when installed (see README), h11 otherwise.
         "loop": "auto",
         "http": "auto",

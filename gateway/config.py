@@ -121,6 +121,8 @@ class FeatureSettings:
     cache_ttl_s: float
     cache_size: int
     max_workers: int
+    cache_refresh_after: float = 0.8
+    """Fraction of the TTL after which a hit also starts a background re-read."""
 
 
 @dataclass(frozen=True)
@@ -402,7 +404,16 @@ def _features(node: _Node) -> FeatureSettings:
         cache_ttl_s=node.number("cache_ttl_s", 30.0),
         cache_size=node.integer("cache_size", 10_000),
         max_workers=node.integer("max_workers", 4),
+        cache_refresh_after=_fraction(node, "cache_refresh_after", 0.8),
     )
+
+
+def _fraction(node: _Node, key: str, default: float) -> float:
+    value = node.number(key, default)
+    if value > 1.0:
+        node._fail(key, f"expected a fraction in (0, 1], got {value!r}")
+        return default
+    return value
 
 
 def _breaker(node: _Node) -> BreakerSettings:

@@ -59,33 +59,57 @@ class FeatureSource(enum.Enum):
 
 
 class TTLCache:
-    """A bounded LRU with per-entry expiry; thread-safe because late reads fill it from the pool."""
+    """A bounded LRU with per-entry expiry; thread-safe because late reads fill it from the pool.
+
+    An entry older than ``refresh_after`` (a fraction of the TTL) is still served, but
+    ``stale`` says so, once: the caller re-reads it in the background, so a user who keeps
+    sending requests never waits for the store again, and nothing is served past its TTL.
+    """
 
     def __init__(
-        self, size: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        size: int,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_after: float = 1.0,
     ) -> None:
+        if not 0.0 < refresh_after <= 1.0:
+            raise ValueError(f"refresh_after: expected a fraction in (0, 1], got {refresh_after}")
         self._size = size
         self._ttl = ttl_s
+        self._refresh_in = ttl_s * refresh_after
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, UserFeatures]] = OrderedDict()
+        # key -> (expires at, refresh due at, value); "refresh due" is +inf once claimed
+        self._entries: OrderedDict[str, tuple[float, float, UserFeatures]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: str) -> UserFeatures | None:
         """The live entry for ``key``, or None."""
+        return self.lookup(key)[0]
+
+    def lookup(self, key: str) -> tuple[UserFeatures | None, bool]:
+        """The live entry for ``key`` (or None), and whether the caller should refresh it:
+        True for the first lookup past the refresh point, so one caller re-reads it."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                return None
-            if entry[0] <= self._clock():
+                return None, False
+            expires_at, refresh_at, value = entry
+            now = self._clock()
+            if expires_at <= now:
                 del self._entries[key]
-                return None
+                return None, False
             self._entries.move_to_end(key)
-            return entry[1]
+            if refresh_at <= now < expires_at:
+                self._entries[key] = (expires_at, float("inf"), value)
+                return value, True
+            return value, False
 
     def put(self, key: str, value: UserFeatures) -> None:
         """Stores ``value``, evicting the least recently used entry when full."""
         with self._lock:
-            self._entries[key] = (self._clock() + self._ttl, value)
+            now = self._clock()
+            self._entries[key] = (now + self._ttl, now + self._refresh_in, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
@@ -150,14 +174,21 @@ class FeatureStore:
     def __init__(self, settings: FeatureSettings, client: Any) -> None:
         self._settings = settings
         self._client = client
-        self._cache = TTLCache(settings.cache_size, settings.cache_ttl_s)
+        self._cache = TTLCache(
+            settings.cache_size, settings.cache_ttl_s, refresh_after=settings.cache_refresh_after
+        )
         self._pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="features")
         self._pending = 0
         self._pending_lock = threading.Lock()
 
-    def cached(self, user_id: str) -> UserFeatures | None:
-        """A cache hit, without waiting on anything."""
-        return self._cache.get(user_id)
+    def cached(self, user_id: str) -> tuple[UserFeatures | None, bool]:
+        """A cache hit (or None) without waiting on anything, and whether an ageing entry
+        is being re-read in the background (if a pool slot was free) while it is used."""
+        hit, refresh = self._cache.lookup(user_id)
+        if refresh and self._reserve():
+            self._pool.submit(self._read, user_id)
+            return hit, True
+        return hit, False
 
     async def fetch(self, user_id: str, timeout_s: float) -> tuple[UserFeatures, FeatureSource]:
         """The user's features within ``timeout_s``, or defaults and why."""

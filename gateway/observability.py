@@ -59,7 +59,10 @@ class Metrics:
             "gateway_breaker_transitions", "Breaker state changes", ["backend", "to"], registry=r
         )
         self.feature_cache = Counter(
-            "gateway_feature_cache", "Feature cache lookups (hit, miss)", ["result"], registry=r
+            "gateway_feature_cache",
+            "Feature cache lookups (hit, miss) and background re-reads (refresh)",
+            ["result"],
+            registry=r,
         )
         self.feature_reads = Counter(
             "gateway_feature_reads", "Feature outcomes (cache, store, not_found, timeout, ...)",

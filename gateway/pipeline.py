@@ -93,8 +93,10 @@ class Pipeline:
     ) -> FeatureResult | asyncio.Task[FeatureResult] | None:
         if user_id is None:
             return None
-        hit = self._features.cached(user_id)
+        hit, refreshing = self._features.cached(user_id)
         self._metrics.feature_cache.labels("hit" if hit is not None else "miss").inc()
+        if refreshing:
+            self._metrics.feature_cache.labels("refresh").inc()
         if hit is not None:
             self._metrics.feature_reads.labels(FeatureSource.CACHE.value).inc()
             return hit, FeatureSource.CACHE

@@ -70,6 +70,8 @@ def test_valid_document_is_typed(tmp_path: Path) -> None:
         ({"server": {"max_inflight": 0}}, "server.max_inflight: expected an integer >= 1, got 0"),
         ({"observability": {"tracing_exporter": "jaeger"}}, "observability.tracing_exporter: must be one of"),
         ({"observability": {"tracing_exporter": "otlp"}}, "observability.otlp_endpoint: is required"),
+        ({"features": {"cache_refresh_after": 1.5}}, "features.cache_refresh_after: expected a fraction in (0, 1], got 1.5"),
+        ({"features": {"cache_refresh_after": 0}}, "features.cache_refresh_after: expected a number > 0.0, got 0"),
     ],
 )  # fmt: skip
 def test_bad_top_level_field_is_named(tmp_path: Path, change: dict[str, Any], message: str) -> None:

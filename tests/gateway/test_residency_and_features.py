@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -134,6 +135,44 @@ def test_unknown_user_degrades_to_default_features(
     assert parameters_of(response)["personalised"] is False
     assert len(eu_gateway.spy.reads("nobody")) == 1
     assert eu_gateway.metric("gateway_feature_reads_total", outcome="not_found") >= 1
+
+
+def test_active_user_is_refreshed_in_the_background_not_on_the_request_path(
+    gateway_factory: GatewayFactory,
+    healthy_backend: devstack.Service,
+    eu_table: Callable[..., None],
+) -> None:
+    ttl_s, refresh_after = 4.0, 0.5
+    gateway = gateway_factory(
+        healthy_backend.url,
+        healthy_backend.url,
+        overrides={"features": {"cache_ttl_s": ttl_s, "cache_refresh_after": refresh_after}},
+    )
+    image = an_image(seed=3)
+    first_favourite, ranking = _favourite(gateway, image)
+    second_favourite = next(c for c in ranking[1:] if c != first_favourite)
+    eu_table("hana", [first_favourite], events_7d=100)
+    token = gateway.token("hana", "EU")
+
+    def top_class() -> int:
+        response = gateway.infer(image, token=token)
+        assert response.status_code == 200, response.text
+        assert parameters_of(response)["personalised"] is True
+        return int(outputs_of(response)["top_classes"][0][0])
+
+    started = time.monotonic()
+    assert top_class() == first_favourite
+    eu_table("hana", [second_favourite], events_7d=100)
+    time.sleep(ttl_s * refresh_after + 0.2 - (time.monotonic() - started))
+    # Past the refresh point: still the cached features, and one read in the background.
+    assert top_class() == first_favourite
+    deadline = started + ttl_s - 0.5
+    while top_class() != second_favourite:
+        assert time.monotonic() < deadline, "the background re-read never landed"
+        time.sleep(0.05)
+    assert len(gateway.spy.reads("hana")) == 2
+    assert gateway.metric("gateway_feature_cache_total", result="refresh") == 1
+    assert gateway.metric("gateway_feature_cache_total", result="miss") == 1
 
 
 def test_slow_feature_store_degrades_to_defaults_within_the_deadline(

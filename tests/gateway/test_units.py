@@ -297,6 +297,45 @@ def test_ttl_cache_expires_and_evicts_the_least_recently_used() -> None:
     assert len(cache) == 1
 
 
+def test_ttl_cache_asks_one_caller_to_refresh_an_ageing_entry() -> None:
+    clock = Clock()
+    cache = TTLCache(size=4, ttl_s=10, clock=clock, refresh_after=0.8)
+    old, new = UserFeatures(top_classes=(1,)), UserFeatures(top_classes=(2,))
+    cache.put("a", old)
+    clock.now = 7.9
+    assert cache.lookup("a") == (old, False)
+    clock.now = 8.0
+    assert cache.lookup("a") == (old, True)  # served, and this caller re-reads
+    assert cache.lookup("a") == (old, False)  # the re-read is already claimed
+    clock.now = 9.0
+    cache.put("a", new)  # the re-read lands: a fresh TTL and refresh point
+    assert cache.lookup("a") == (new, False)
+    clock.now = 16.9
+    assert cache.lookup("a") == (new, False)
+    clock.now = 17.0
+    assert cache.lookup("a") == (new, True)
+
+
+def test_ttl_cache_never_serves_past_the_ttl_even_if_no_refresh_landed() -> None:
+    clock = Clock()
+    cache = TTLCache(size=4, ttl_s=10, clock=clock, refresh_after=0.5)
+    cache.put("a", UserFeatures(top_classes=(1,)))
+    clock.now = 6
+    assert cache.lookup("a")[1] is True  # the re-read is lost: the store never answers
+    clock.now = 10
+    assert cache.lookup("a") == (None, False)
+
+
+def test_ttl_cache_without_refresh_ahead_never_asks() -> None:
+    clock = Clock()
+    cache = TTLCache(size=4, ttl_s=10, clock=clock)
+    cache.put("a", UserFeatures(top_classes=(1,)))
+    clock.now = 9.99
+    assert cache.lookup("a")[1] is False
+    with pytest.raises(ValueError, match="refresh_after"):
+        TTLCache(size=4, ttl_s=10, refresh_after=0)
+
+
 def test_feature_item_parsing_follows_the_contract() -> None:
     now = time.time()
     item = {
