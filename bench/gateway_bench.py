@@ -51,6 +51,7 @@ from gateway import devstack
 
 P99_BOUND_MS = 50.0
 OVERHEAD_RATE = 500
+OVERHEAD_P99_TARGET_MS = 5.0
 
 
 @dataclass
@@ -65,7 +66,9 @@ class Sample:
     stages: dict[str, float] = field(default_factory=dict)
     """The gateway's ``Server-Timing`` stages (ms)."""
     lag_ms: float = 0.0
-    """How late the client started sending (a connection in hand) after the scheduled time."""
+    """How late the client started sending (a connection in hand) after the scheduled time:
+    its timer's millisecond granularity, its own scheduling, and any wait for a connection
+    (the pool never ran dry in our runs: it would show here)."""
 
 
 @dataclass
@@ -91,10 +94,18 @@ class Step:
         values = [s.latency_ms for s in self.ok()]
         return float(np.percentile(values, q)) if values else float("nan")
 
-    def overhead(self, q: float) -> float:
-        """Percentile of (end-to-end - backend call time) over 200 answers (ms)."""
-        values = [s.latency_ms - s.backend_ms for s in self.ok() if s.backend_ms is not None]
-        return float(np.percentile(values, q)) if values else float("nan")
+    def overhead(self, q: float, *, from_schedule: bool = False) -> float:
+        """Percentile of (end-to-end - backend call time) over 200 answers (ms).
+
+        End-to-end runs from the moment the client starts sending, or, with
+        ``from_schedule``, from the Poisson schedule (adding the client's own timer and
+        scheduling lag, which is not the gateway's)."""
+        values = [
+            s.latency_ms - (0.0 if from_schedule else s.lag_ms) - s.backend_ms
+            for s in self.ok()
+            if s.backend_ms is not None
+        ]
+        return percentile(values, q)
 
     def split(self, q: float) -> tuple[float, float]:
         """Percentiles of the overhead's two parts (ms): outside the gateway's handler
@@ -102,7 +113,7 @@ class Step:
         outside, inside = [], []
         for s in self.ok():
             if s.backend_ms is not None and s.handler_ms is not None:
-                outside.append(s.latency_ms - s.handler_ms)
+                outside.append(s.latency_ms - s.lag_ms - s.handler_ms)
                 inside.append(s.handler_ms - s.backend_ms)
         return percentile(outside, q), percentile(inside, q)
 
@@ -374,7 +385,17 @@ def isolate(stack: devstack.Stack) -> str:
     _pin(stack.gateway.process.pid, gateway_cpu)
     for pid in (stack.backend.process.pid, stack.moto.process.pid, os.getpid()):
         _pin(pid, others)
-    return f"gateway on CPU {cpus[0]}; backend, moto and client on CPU {sorted(others)}"
+    placement = f"gateway on CPU {cpus[0]}; backend, moto and client on CPU {sorted(others)}"
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, CLIENT_NICE)
+    except PermissionError:
+        return placement
+    return f"{placement}; client at nice {CLIENT_NICE}"
+
+
+CLIENT_NICE = -5
+"""The client's scheduling priority beside the backend: it is the measuring instrument, so
+its own waits for the CPU should not be counted as the gateway's (needs root; skipped if not)."""
 
 
 def _pin(pid: int, cpus: set[int]) -> None:
@@ -455,9 +476,17 @@ def summarise(steps: list[Step], direct: Step) -> None:
         )
     at_target = next((s for s in steps if s.rate == OVERHEAD_RATE), None)
     if at_target is not None:
+        overhead = at_target.overhead(99)
+        verdict = "met" if overhead < OVERHEAD_P99_TARGET_MS else "NOT met"
         print(
-            f"gateway overhead at {OVERHEAD_RATE} req/s (end-to-end minus backend call): "
-            f"p50 {at_target.overhead(50):.2f} ms, p99 {at_target.overhead(99):.2f} ms"
+            f"gateway overhead at {OVERHEAD_RATE} req/s (end-to-end from the first byte sent, "
+            f"minus backend call): p50 {at_target.overhead(50):.2f} ms, p99 {overhead:.2f} ms "
+            f"(target p99 < {OVERHEAD_P99_TARGET_MS:g} ms: {verdict})"
+        )
+        print(
+            "  the same counted from the Poisson schedule (client lag included): "
+            f"p50 {at_target.overhead(50, from_schedule=True):.2f} ms, "
+            f"p99 {at_target.overhead(99, from_schedule=True):.2f} ms"
         )
         print(
             f"end-to-end via gateway minus direct-to-backend at {OVERHEAD_RATE} req/s: "
