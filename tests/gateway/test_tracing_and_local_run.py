@@ -50,7 +50,7 @@ def test_a_span_per_stage_under_the_request_span(
     headers["Authorization"] = f"Bearer {devstack.mint_token(secret, 'lena', 'EU')}"
 
     async def call() -> httpx.Response:
-        async with app.router.lifespan_context(app):
+        async with app.app.router.lifespan_context(app.app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
                 return await client.post(INFER, content=body, headers=headers)
