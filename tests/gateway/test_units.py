@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import jwt
 import numpy as np
@@ -425,3 +429,26 @@ def test_decide_covers_every_combination() -> None:
     redirect = decide(traveller, {}, local_jurisdiction="EU", home_endpoints=endpoints, path="/p")
     assert redirect.location == "https://us.example.test/p"
     assert redirect.home == "US"
+
+
+def test_uvicorn_still_reads_the_body_high_water_mark_the_gateway_raises() -> None:
+    # gateway.__main__ raises a module constant of uvicorn's; an upgrade that stops reading
+    # it would silently bring back body reads in 64 KiB rounds (bench/gateway_bench.py).
+    from uvicorn.protocols.http import h11_impl, httptools_impl
+
+    from gateway.__main__ import BODY_HIGH_WATER_BYTES, _raise_body_high_water_mark
+
+    readers: dict[ModuleType, Callable[..., Any]] = {
+        httptools_impl: httptools_impl.HttpToolsProtocol.on_body,
+        h11_impl: h11_impl.H11Protocol.handle_events,
+    }
+    previous = {module: module.HIGH_WATER_LIMIT for module in readers}
+    try:
+        _raise_body_high_water_mark()
+        for module, reader in readers.items():
+            assert "HIGH_WATER_LIMIT" in inspect.getsource(reader)
+            assert module.HIGH_WATER_LIMIT == BODY_HIGH_WATER_BYTES
+            assert previous[module] < BODY_HIGH_WATER_BYTES
+    finally:
+        for module, value in previous.items():
+            module.HIGH_WATER_LIMIT = value  # type: ignore[attr-defined]
