@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from botocore.config import Config  # type: ignore[import-untyped, unused-ignore
 from gateway.config import FeatureSettings
 
 WARM_UP_TIMEOUT_S = 5.0
+REFRESH_JITTER = 0.25
+"""Refresh points are spread over the last quarter before ``cache_refresh_after``."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,10 @@ class TTLCache:
     """A bounded LRU with per-entry expiry; thread-safe because late reads fill it from the pool.
 
     An entry older than ``refresh_after`` (a fraction of the TTL) is still served, but
-    ``stale`` says so, once: the caller re-reads it in the background, so a user who keeps
+    ``lookup`` says so, once: the caller re-reads it in the background, so a user who keeps
     sending requests never waits for the store again, and nothing is served past its TTL.
+    ``jitter`` brings each entry's refresh point forward by up to that fraction, at random:
+    entries filled together (after a deploy, say) are not all re-read in the same second.
     """
 
     def __init__(
@@ -72,12 +77,16 @@ class TTLCache:
         ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
         refresh_after: float = 1.0,
+        jitter: float = 0.0,
+        uniform: Callable[[], float] = random.random,
     ) -> None:
         if not 0.0 < refresh_after <= 1.0:
             raise ValueError(f"refresh_after: expected a fraction in (0, 1], got {refresh_after}")
         self._size = size
         self._ttl = ttl_s
         self._refresh_in = ttl_s * refresh_after
+        self._jitter = jitter
+        self._uniform = uniform
         self._clock = clock
         # key -> (expires at, refresh due at, value); "refresh due" is +inf once claimed
         self._entries: OrderedDict[str, tuple[float, float, UserFeatures]] = OrderedDict()
@@ -109,7 +118,8 @@ class TTLCache:
         """Stores ``value``, evicting the least recently used entry when full."""
         with self._lock:
             now = self._clock()
-            self._entries[key] = (now + self._ttl, now + self._refresh_in, value)
+            refresh_in = self._refresh_in * (1.0 - self._jitter * self._uniform())
+            self._entries[key] = (now + self._ttl, now + refresh_in, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
@@ -175,7 +185,10 @@ class FeatureStore:
         self._settings = settings
         self._client = client
         self._cache = TTLCache(
-            settings.cache_size, settings.cache_ttl_s, refresh_after=settings.cache_refresh_after
+            settings.cache_size,
+            settings.cache_ttl_s,
+            refresh_after=settings.cache_refresh_after,
+            jitter=REFRESH_JITTER,
         )
         self._pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="features")
         self._pending = 0

@@ -320,6 +320,25 @@ def test_ttl_cache_asks_one_caller_to_refresh_an_ageing_entry() -> None:
     assert cache.lookup("a") == (new, True)
 
 
+def test_ttl_cache_spreads_refresh_points_by_its_jitter() -> None:
+    clock = Clock()
+    draws = iter([0.0, 1.0, 0.5])
+    cache = TTLCache(
+        size=4, ttl_s=10, clock=clock, refresh_after=0.8, jitter=0.25, uniform=lambda: next(draws)
+    )
+    for key in "abc":
+        cache.put(key, UserFeatures(top_classes=(1,)))
+    # refresh points: 8 * (1 - 0.25 * draw) = 8.0, 6.0 and 7.0
+    clock.now = 5.99
+    assert [cache.lookup(k)[1] for k in "abc"] == [False, False, False]
+    clock.now = 6.0
+    assert [cache.lookup(k)[1] for k in "abc"] == [False, True, False]
+    clock.now = 7.0
+    assert [cache.lookup(k)[1] for k in "abc"] == [False, False, True]
+    clock.now = 8.0
+    assert [cache.lookup(k)[1] for k in "abc"] == [True, False, False]
+
+
 def test_ttl_cache_never_serves_past_the_ttl_even_if_no_refresh_landed() -> None:
     clock = Clock()
     cache = TTLCache(size=4, ttl_s=10, clock=clock, refresh_after=0.5)
