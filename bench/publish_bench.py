@@ -62,10 +62,22 @@ class Result:
     single: float
     upload: float
     publish: float
+    single_cpu_per_wall: float
+    """CPU seconds (this client + moto + proxy) per wall second during the single stream."""
+    upload_cpu_per_mib: float
+    single_cpu_per_mib: float
+    server_cpu_per_mib: float
+    """moto's own share of the single stream's CPU per MiB: work any uploader must cause."""
 
     @property
     def ratio(self) -> float:
         return self.upload / self.single
+
+    @property
+    def ceiling(self) -> float:
+        """The best ratio any uploader could reach on this machine's cores, doing at least
+        the single stream's CPU work per byte: it already keeps this many cores busy."""
+        return (os.cpu_count() or 1) / self.single_cpu_per_wall
 
 
 def _free_port() -> int:
@@ -87,7 +99,7 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes] | None = None) -> None:
 
 
 @contextmanager
-def moto_server() -> Iterator[int]:
+def moto_server() -> Iterator[tuple[int, int]]:
     port = _free_port()
     exe = Path(sys.executable).with_name("moto_server")
     program = str(exe) if exe.exists() else shutil.which("moto_server") or "moto_server"
@@ -98,7 +110,7 @@ def moto_server() -> Iterator[int]:
     )
     try:
         _wait_for(f"http://127.0.0.1:{port}", proc)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -136,7 +148,7 @@ def _run_proxy(listen: int, upstream: int, rate: float) -> None:
 
 
 @contextmanager
-def capped_link(upstream: int, mib_per_s: float) -> Iterator[int]:
+def capped_link(upstream: int, mib_per_s: float) -> Iterator[tuple[int, int]]:
     """A TCP proxy limiting each connection (each request: moto closes after every response)."""
     port = _free_port()
     proc = multiprocessing.Process(
@@ -145,7 +157,8 @@ def capped_link(upstream: int, mib_per_s: float) -> Iterator[int]:
     proc.start()
     try:
         _wait_for(f"http://127.0.0.1:{port}")
-        yield port
+        assert proc.pid is not None
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.join(timeout=10)
@@ -173,6 +186,16 @@ def _client(port: int, pool: int) -> Any:
     )
 
 
+def cpu_seconds(pids: list[int], *, client: bool = True) -> float:
+    """User + system CPU of ``pids`` (Linux /proc) and, with ``client``, of this process."""
+    times = os.times()
+    total = times.user + times.system if client else 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def single_stream(s3: Any, model: Path, prefix: str) -> float:
     files = sorted(p for p in model.rglob("*") if p.is_file())
     started = time.monotonic()
@@ -193,11 +216,29 @@ def parallel(s3: Any, model: Path, version: int, settings: TransferSettings) -> 
     return mib / result.upload_seconds, mib / total
 
 
-def measure(link: str, port: int, model: Path, run: int, settings: TransferSettings) -> Result:
+def measure(
+    link: str, port: int, model: Path, run: int, settings: TransferSettings, pids: list[int]
+) -> Result:
     s3 = _client(port, settings.concurrency + 4)
+    mib = sum(p.stat().st_size for p in model.rglob("*") if p.is_file()) / MiB
+    cpu, server, wall = cpu_seconds(pids), cpu_seconds(pids[:1], client=False), time.monotonic()
     single = single_stream(s3, model, f"single-{run}")
+    single_cpu, single_wall = cpu_seconds(pids) - cpu, time.monotonic() - wall
+    server = cpu_seconds(pids[:1], client=False) - server
+    cpu = cpu_seconds(pids)
     upload, end_to_end = parallel(s3, model, run, settings)
-    return Result(link, single, upload, end_to_end)
+    # the whole publish: upload, read-back and manifest; per MiB it bounds the upload's share
+    upload_cpu = cpu_seconds(pids) - cpu
+    return Result(
+        link,
+        single,
+        upload,
+        end_to_end,
+        single_cpu_per_wall=single_cpu / single_wall,
+        upload_cpu_per_mib=upload_cpu / mib,
+        single_cpu_per_mib=single_cpu / mib,
+        server_cpu_per_mib=server / mib,
+    )
 
 
 def main() -> int:
@@ -209,14 +250,14 @@ def main() -> int:
     args = parser.parse_args()
     settings = TransferSettings()
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="publish-bench-") as tmp, moto_server() as port:
+    with tempfile.TemporaryDirectory(prefix="publish-bench-") as tmp, moto_server() as (port, moto):
         model = make_model_directory(Path(tmp), args.size_mib * MiB)
         _client(port, 4).create_bucket(Bucket=BUCKET)
-        results.append(measure("loopback, no cap", port, model, 1, settings))
+        results.append(measure("loopback, no cap", port, model, 1, settings, [moto]))
         if args.cap_mib > 0:
-            with capped_link(port, args.cap_mib) as capped:
+            with capped_link(port, args.cap_mib) as (capped, proxy):
                 link = f"capped, {args.cap_mib:g} MiB/s per connection"
-                results.append(measure(link, capped, model, 2, settings))
+                results.append(measure(link, capped, model, 2, settings, [moto, proxy]))
     _report(results, args.size_mib, settings)
     return 0
 
@@ -233,6 +274,15 @@ def _report(results: list[Result], size_mib: int, settings: TransferSettings) ->
         print(
             f"{r.link:38} {r.single:8.1f} MiB/s {r.upload:6.1f} MiB/s {r.ratio:6.2f}x "
             f"{r.publish:6.1f} MiB/s"
+        )
+    print()
+    for r in results:
+        print(
+            f"{r.link}: the single stream kept {r.single_cpu_per_wall:.2f} of {os.cpu_count()} "
+            f"cores busy ({r.single_cpu_per_mib * 1000:.1f} CPU-ms/MiB; the publish "
+            f"{r.upload_cpu_per_mib * 1000:.1f} with its read-back), so no uploader doing that "
+            f"work per byte can beat it by more than {r.ceiling:.2f}x here; moto alone spent "
+            f"{r.server_cpu_per_mib * 1000:.1f} CPU-ms/MiB of it"
         )
     for r in results:
         verdict = "met" if r.ratio >= TARGET_RATIO else "NOT met"
