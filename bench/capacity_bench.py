@@ -22,7 +22,7 @@ from capacity.planner import FleetPlan, fluid_hourly_cost, plan_fleet  # noqa: E
 from capacity.prices import PriceTable, load_prices  # noqa: E402
 from capacity.profiles import ModelProfiles, load_shipped_profiles  # noqa: E402
 from capacity.queueing import BatchingCapacity  # noqa: E402
-from regions.catalog import RegionCatalog, load_catalog  # noqa: E402
+from regions.catalog import RegionCatalog, RegionSpec, load_catalog  # noqa: E402
 from regions.instance_types import INSTANCE_TYPES  # noqa: E402
 
 NAIVE_RHO = 0.7
@@ -54,25 +54,33 @@ def naive_cost(
     return total
 
 
+def instance_options(
+    spec: RegionSpec, profiles: ModelProfiles, prices: PriceTable
+) -> list[tuple[float, float]]:
+    """(ceiling req/s, on-demand $/h) per instance of each GPU candidate with a profile."""
+    options = []
+    for name in spec.gpu_candidates:
+        kind = INSTANCE_TYPES[name]
+        profile = profiles.model.profiles.get(kind.accelerator_class)
+        if profile is not None:
+            rate = BatchingCapacity(profiles.model, profile).peak_rps * kind.accelerators
+            options.append((rate, prices.on_demand(spec.region, name)))
+    return options
+
+
 def integral_bound(
     catalog: RegionCatalog, profiles: ModelProfiles, prices: PriceTable, peak: float
 ) -> float:
     """The cheapest whole-GPU fleet of one type per region at 100% of the ceiling throughput
     (no SLO headroom at all): no per-region plan can cost less, so its ratio to the fluid
     bound is the floor any planner's ratio sits on at this demand."""
-    total = 0.0
-    for spec in catalog:
-        costs = []
-        for name in spec.gpu_candidates:
-            kind = INSTANCE_TYPES[name]
-            profile = profiles.model.profiles.get(kind.accelerator_class)
-            if profile is None:
-                continue
-            rate = BatchingCapacity(profiles.model, profile).peak_rps * kind.accelerators
-            instances = math.ceil(spec.demand_share * peak / rate)
-            costs.append(instances * prices.on_demand(spec.region, name))
-        total += min(costs)
-    return total
+    return sum(
+        min(
+            math.ceil(spec.demand_share * peak / rate) * price
+            for rate, price in instance_options(spec, profiles, prices)
+        )
+        for spec in catalog
+    )
 
 
 def mixed_integral_bound(
@@ -83,15 +91,8 @@ def mixed_integral_bound(
     Exhaustive per region, so meant for the 100k peak the target is set at."""
     total = 0.0
     for spec in catalog:
-        options = []
-        for name in spec.gpu_candidates:
-            kind = INSTANCE_TYPES[name]
-            profile = profiles.model.profiles.get(kind.accelerator_class)
-            if profile is not None:
-                rate = BatchingCapacity(profiles.model, profile).peak_rps * kind.accelerators
-                options.append((rate, prices.on_demand(spec.region, name)))
         demand = spec.demand_share * peak
-        *others, (last_rate, last_price) = options
+        *others, (last_rate, last_price) = instance_options(spec, profiles, prices)
         best = math.inf
         for counts in itertools.product(*(range(math.ceil(demand / r) + 1) for r, _ in others)):
             covered = sum(n * r for n, (r, _) in zip(counts, others, strict=True))
