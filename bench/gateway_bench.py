@@ -401,14 +401,15 @@ def isolate(stack: devstack.Stack) -> str:
 def _short_slice(slice_ns: int) -> bool:
     """Asks the EEVDF scheduler (Linux 6.12+) for a short slice for this process's threads,
     so that they preempt the backend as soon as they wake instead of after its slice."""
-    if sys.platform != "linux" or os.uname().machine != "x86_64":
+    number = SYS_SCHED_SETATTR.get(os.uname().machine)
+    if sys.platform != "linux" or number is None:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     attr = struct.pack(
         "IIQiIQQQII", SCHED_ATTR_SIZE, 0, 0, CLIENT_NICE, 0, slice_ns, 0, 0, 0, 0
     )  # struct sched_attr: size, SCHED_OTHER, flags, nice, priority, runtime (the slice)...
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        if libc.syscall(SYS_SCHED_SETATTR_X86_64, int(task.name), attr, 0) != 0:
+        if libc.syscall(number, int(task.name), attr, 0) != 0:
             return False
     return True
 
@@ -420,7 +421,8 @@ its own waits for the CPU should not be counted as the gateway's (needs root; sk
 
 CLIENT_SLICE_NS = 300_000
 SCHED_ATTR_SIZE = 56
-SYS_SCHED_SETATTR_X86_64 = 314
+SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
+"""The sched_setattr(2) system call's number by machine (no Python wrapper exists)."""
 
 
 def _pin(pid: int, cpus: set[int]) -> None:
