@@ -19,6 +19,9 @@ import pulumi_aws as aws
 
 from components.iam_documents import deny_insecure_transport_to, policy_document
 
+CUSTOMER_PROVIDED_KEYS = "SSE-C"
+"""The encryption type every bucket's default encryption blocks."""
+
 S3_LOG_DELIVERY_SERVICE = "logging.s3.amazonaws.com"
 """The principal that delivers S3 server access logs into a log bucket."""
 
@@ -38,35 +41,28 @@ _PartitionedPrefix = aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixA
 
 # -- default encryption -------------------------------------------------------------------
 def kms_encryption(
-    key_arn: pulumi.Input[str], *, block_customer_keys: bool = True
+    key_arn: pulumi.Input[str],
 ) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
     """SSE-KMS under ``key_arn`` with an S3 Bucket Key: one data key per bucket instead of
-    one KMS call per object, so KMS calls stay flat with volume. ``block_customer_keys``
-    refuses SSE-C uploads (replication does not copy them and nobody else could read them);
-    on when omitted."""
+    one KMS call per object, so KMS calls stay flat with volume. SSE-C uploads are refused:
+    replication does not copy them, and nobody but the uploader could read or audit them."""
     return _Encryption(
         apply_server_side_encryption_by_default=_DefaultEncryption(
             sse_algorithm="aws:kms", kms_master_key_id=key_arn
         ),
         bucket_key_enabled=True,
-        blocked_encryption_types=_blocked(block_customer_keys),
+        blocked_encryption_types=[CUSTOMER_PROVIDED_KEYS],
     )
 
 
-def s3_managed_encryption(
-    *, block_customer_keys: bool = True
-) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
+def s3_managed_encryption() -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
     """SSE-S3: the only default encryption a bucket that receives S3 server access logs may
-    have (S3 User Guide, "Enabling Amazon S3 server access logging"). ``block_customer_keys``
-    as in ``kms_encryption``; on when omitted."""
+    have (S3 User Guide, "Enabling Amazon S3 server access logging"). SSE-C refused, as in
+    ``kms_encryption``."""
     return _Encryption(
         apply_server_side_encryption_by_default=_DefaultEncryption(sse_algorithm="AES256"),
-        blocked_encryption_types=_blocked(block_customer_keys),
+        blocked_encryption_types=[CUSTOMER_PROVIDED_KEYS],
     )
-
-
-def _blocked(block_customer_keys: bool) -> list[str] | None:
-    return ["SSE-C"] if block_customer_keys else None
 
 
 # -- the protections every bucket gets ----------------------------------------------------

@@ -319,10 +319,8 @@ class FeatureStore(pulumi.ComponentResource):
         )
 
     # -- offline store ---------------------------------------------------------------------
-    # Released before ``components.buckets`` existed: the public access blocks are named
-    # ``-public-access``, default encryption does not block SSE-C, and the policies and
-    # lifecycle rules do not wait for the block and for versioning. Kept as released, so
-    # adopting the helpers changed no resource.
+    # Released before ``components.buckets`` existed: the public access blocks keep their
+    # ``-public-access`` names (renaming would replace them).
     def _create_offline_bucket(self) -> aws.s3.Bucket:
         args, name = self._args, self._name
         bucket = aws.s3.Bucket(
@@ -331,17 +329,18 @@ class FeatureStore(pulumi.ComponentResource):
             tags=self._personal,
             opts=self._child,
         )
-        buckets.protect_bucket(
+        protected = buckets.protect_bucket(
             f"{name}-offline",
             bucket,
-            buckets.kms_encryption(self._key.arn, block_customer_keys=False),
+            # SSE-C refused: personal data under a key only the uploader holds could be
+            # neither erased by policy nor read by the feature jobs.
+            buckets.kms_encryption(self._key.arn),
             self._child,
             public_access_block_suffix=_PUBLIC_ACCESS_BLOCK_SUFFIX,
         )
         retention = self._args.retention
-        buckets.bucket_lifecycle(
+        protected.lifecycle(
             f"{name}-offline-lifecycle",
-            bucket,
             [
                 _lifecycle_rule(
                     "expire-raw-events",
@@ -355,7 +354,7 @@ class FeatureStore(pulumi.ComponentResource):
             self._child,
         )
         self._create_access_logs(bucket)
-        self._create_offline_bucket_policy(bucket)
+        self._create_offline_bucket_policy(protected)
         return bucket
 
     def _create_access_logs(self, bucket: aws.s3.Bucket) -> None:
@@ -363,18 +362,17 @@ class FeatureStore(pulumi.ComponentResource):
         logs = aws.s3.Bucket(
             prefix, bucket=args.names.access_log_bucket, tags=self._personal, opts=self._child
         )
-        buckets.protect_bucket(
+        protected = buckets.protect_bucket(
             prefix,
             logs,
             # S3 server access logging cannot deliver to a bucket whose default encryption
             # is SSE-KMS; SSE-S3 is the only supported option.
-            buckets.s3_managed_encryption(block_customer_keys=False),
+            buckets.s3_managed_encryption(),
             self._child,
             public_access_block_suffix=_PUBLIC_ACCESS_BLOCK_SUFFIX,
         )
-        buckets.bucket_lifecycle(
+        protected.lifecycle(
             f"{prefix}-lifecycle",
-            logs,
             [
                 _lifecycle_rule(
                     "expire-access-logs",
@@ -385,9 +383,8 @@ class FeatureStore(pulumi.ComponentResource):
             ],
             self._child,
         )
-        buckets.bucket_policy(
+        protected.policy(
             f"{prefix}-policy",
-            logs,
             [
                 buckets.deny_insecure_transport(logs.arn),
                 buckets.s3_access_log_delivery(
@@ -407,8 +404,8 @@ class FeatureStore(pulumi.ComponentResource):
             f"{self._name}-offline-logging", bucket, logs, OFFLINE_ACCESS_LOG_PREFIX, self._child
         )
 
-    def _create_offline_bucket_policy(self, bucket: aws.s3.Bucket) -> None:
-        args = self._args
+    def _create_offline_bucket_policy(self, protected: buckets.ProtectedBucket) -> None:
+        args, bucket = self._args, protected.bucket
         outside: dict[str, Any] = {
             "StringNotEqualsIfExists": {"aws:SourceVpce": args.gateway_endpoint_ids["s3"]}
         }
@@ -416,9 +413,8 @@ class FeatureStore(pulumi.ComponentResource):
             # GDPR erase and export (meshctl gdpr) run from operators' machines, not from the
             # VPC; only these principals may reach the objects from outside it.
             outside["ArnNotLikeIfExists"] = {"aws:PrincipalArn": list(args.admin_principal_arns)}
-        buckets.bucket_policy(
+        protected.policy(
             f"{self._name}-offline-policy",
-            bucket,
             [
                 buckets.deny_insecure_transport(bucket.arn),
                 {

@@ -180,7 +180,7 @@ class RegionalIngress(pulumi.ComponentResource):
         )
         bucket = aws.s3.Bucket(stem, bucket=args.log_bucket_name, tags=tags, opts=self._child)
         protected = buckets.protect_bucket(
-            stem, bucket, buckets.kms_encryption(key.arn, block_customer_keys=False), self._child
+            stem, bucket, buckets.kms_encryption(key.arn), self._child
         )
         protected.lifecycle(
             f"{stem}-lifecycle",

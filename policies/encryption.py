@@ -63,6 +63,17 @@ s3_bucket_encryption_configured = every_bucket(
 )
 
 
+def s3_encryption_blocks_customer_keys(view: ResourceView, _: Settings) -> Iterator[str]:
+    rules = maps(view.props.get("rules")) or maps([view.props.get("rule")])
+    for index, rule in enumerate(rules):
+        if "SSE-C" not in [text(t) for t in items(get(rule, "blockedEncryptionTypes"))]:
+            yield (
+                f"Default encryption {view.label} rule {index} accepts SSE-C uploads: set "
+                "blocked_encryption_types=['SSE-C'] (objects under a key only the uploader "
+                "holds are neither replicated nor readable by anyone who must audit or erase)."
+            )
+
+
 def s3_encryption_customer_key(stack: StackView, _: Settings) -> Iterator[Violation]:
     attached = joins.buckets_with(stack, S3_ENCRYPTION)
     # S3 server access logging can only deliver to a bucket encrypted with SSE-S3, so the
@@ -236,6 +247,17 @@ RULES = (
         "target buckets excepted: S3 log delivery supports SSE-S3 only).",
         industry=("CKV_AWS_145", "AVD-AWS-0132"),
         check=s3_encryption_customer_key,
+    ),
+    ResourceRule(
+        name="s3-encryption-blocks-sse-c",
+        summary="S3 default-encryption configurations refuse SSE-C (customer-provided key) "
+        "uploads.",
+        industry=(),
+        rationale="No scanner check exists yet; S3 can block SSE-C per bucket "
+        "(blocked_encryption_types), replication skips SSE-C objects, and only the uploader "
+        "could read, audit or erase them.",
+        types=S3_ENCRYPTION,
+        check=s3_encryption_blocks_customer_keys,
     ),
     ResourceRule(
         name="dynamodb-customer-key",

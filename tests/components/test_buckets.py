@@ -17,7 +17,7 @@ from components.buckets import (
 )
 
 
-def test_kms_encryption_uses_a_bucket_key_and_blocks_customer_keys_by_default() -> None:
+def test_kms_encryption_uses_a_bucket_key_and_blocks_customer_keys() -> None:
     rule = kms_encryption("arn:aws:kms:eu-west-1:123456789012:key/k")
     default = rule.apply_server_side_encryption_by_default
     assert (default.sse_algorithm, default.kms_master_key_id) == (
@@ -26,7 +26,6 @@ def test_kms_encryption_uses_a_bucket_key_and_blocks_customer_keys_by_default() 
     )
     assert rule.bucket_key_enabled is True
     assert rule.blocked_encryption_types == ["SSE-C"]
-    assert kms_encryption("k", block_customer_keys=False).blocked_encryption_types is None
 
 
 def test_s3_managed_encryption_is_sse_s3_without_a_key() -> None:
@@ -34,7 +33,6 @@ def test_s3_managed_encryption_is_sse_s3_without_a_key() -> None:
     assert rule.apply_server_side_encryption_by_default.sse_algorithm == "AES256"
     assert rule.apply_server_side_encryption_by_default.kms_master_key_id is None
     assert rule.blocked_encryption_types == ["SSE-C"]
-    assert s3_managed_encryption(block_customer_keys=False).blocked_encryption_types is None
 
 
 def test_lifecycle_rule_with_only_the_required_settings() -> None:

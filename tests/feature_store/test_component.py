@@ -219,6 +219,7 @@ def test_one_single_region_rotated_key_encrypts_everything(rec: Recording) -> No
                 "kmsMasterKeyId": arn,
             },
             "bucketKeyEnabled": True,
+            "blockedEncryptionTypes": ["SSE-C"],
         }
     ]
 
@@ -286,6 +287,17 @@ def test_buckets_are_private_versioned_and_acl_free(rec: Recording, prefix: str)
         assert block[setting] is True, setting
 
 
+@pytest.mark.parametrize("prefix", ["features-offline", "features-access-logs"])
+def test_policy_and_lifecycle_wait_for_the_block_and_versioning(
+    rec: Recording, prefix: str
+) -> None:
+    # S3 rejects a policy written while the public access block is being applied, and
+    # noncurrent-version rules mean nothing before versioning is on.
+    assert rec.named(f"{prefix}-public-access").urn in rec.named(f"{prefix}-policy").dependencies
+    versioning = rec.named(f"{prefix}-versioning").urn
+    assert versioning in rec.named(f"{prefix}-lifecycle").dependencies
+
+
 def test_offline_lifecycle_expires_raw_events_and_old_versions(rec: Recording) -> None:
     rules = rec.named("features-offline-lifecycle").props["rules"]
     common = {
@@ -310,7 +322,10 @@ def test_access_logs_stay_in_a_local_sse_s3_bucket(rec: Recording) -> None:
     assert logging["targetBucket"] == NAMES.access_log_bucket
     assert logging["targetPrefix"] == "offline/"
     assert rec.named("features-access-logs-encryption").props["rules"] == [
-        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+        {
+            "applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"},
+            "blockedEncryptionTypes": ["SSE-C"],
+        }
     ]
     [rule] = rec.named("features-access-logs-lifecycle").props["rules"]
     assert rule["expiration"] == {"days": 90}

@@ -217,6 +217,7 @@ def test_access_logs_are_personal_in_jurisdiction_and_expire(rec: Recording, con
         "sseAlgorithm": "aws:kms",
         "kmsMasterKeyId": rec.named("ingress-logs-key-key").outputs["arn"],
     }
+    assert encryption["blockedEncryptionTypes"] == ["SSE-C"]
     [rule] = rec.named("ingress-logs-lifecycle").props["rules"]
     assert rule["expiration"]["days"] == config["accessLogRetentionDays"]
     statements = json.loads(rec.named("ingress-logs-policy").props["policy"])["Statement"]

@@ -82,6 +82,20 @@ CASES: tuple[Case, ...] = (
         delp(f"{SSE_DEFAULT}.kmsMasterKeyId"),
     ),
     Case(
+        "s3-encryption-blocks-sse-c",
+        REGIONAL,
+        SSE,
+        "features-offline-encryption",
+        delp("rules.0.blockedEncryptionTypes"),
+    ),
+    Case(
+        "s3-encryption-blocks-sse-c",
+        DEV,
+        SSE,
+        "ingress-logs-encryption",
+        setp("rules.0.blockedEncryptionTypes", []),
+    ),
+    Case(
         "dynamodb-customer-key",
         REGIONAL,
         TABLE,
