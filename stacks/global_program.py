@@ -55,6 +55,8 @@ class GlobalContext:
 
 
 def global_program(settings: GlobalSettings) -> dict[str, Any]:
+    # Config is parsed before anything is declared (see stacks/regional.py CONFIG_CHECKS).
+    routing = routing_config(settings)
     register_default_tags(global_tags(settings))
     ctx = GlobalContext(settings, regional_references(settings))
     return {
@@ -62,7 +64,7 @@ def global_program(settings: GlobalSettings) -> dict[str, Any]:
         "regions": region_summaries(ctx),
         "artifactReplication": artifact_replication(ctx),
         "imageReplication": image_replication(ctx),
-        "accelerators": accelerators(ctx),
+        "accelerators": accelerators(ctx, routing),
     }
 
 
@@ -135,10 +137,9 @@ def image_replication(ctx: GlobalContext) -> dict[str, Any]:
 ROUTING_KEY = "routing"
 
 
-def accelerators(ctx: GlobalContext) -> dict[str, Any]:
+def accelerators(ctx: GlobalContext, config: RoutingConfig | None) -> dict[str, Any]:
     """One Global Accelerator per jurisdiction, each routing only to its own regions' NLBs
-    (``components.routing_plan``); keyed by jurisdiction."""
-    config = routing_config(ctx.settings)
+    (``components.routing_plan``); keyed by jurisdiction. None: no ``routing`` key."""
     if config is None:
         return {}
     settings = ctx.settings

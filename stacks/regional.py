@@ -31,10 +31,11 @@ def personal_data_tags(settings: RegionalSettings) -> dict[str, str]:
 
 
 def regional_program(settings: RegionalSettings) -> dict[str, Any]:
-    # Placeholders plan offline and preview, but a real deployment stops here, before any
-    # resource is declared.
-    for refuse_placeholders in DEPLOY_CHECKS:
-        refuse_placeholders(settings)
+    # Every concern's config is parsed before anything is declared: a bad key must not leave
+    # a `pulumi up` with a network and a cluster but no serving. Placeholders plan offline
+    # and preview, but a real deployment stops here too.
+    for check in (*CONFIG_CHECKS, *DEPLOY_CHECKS):
+        check(settings)
     tags = regional_tags(settings)
     register_default_tags(tags)
     spec = settings.region
@@ -74,6 +75,16 @@ def regional_program(settings: RegionalSettings) -> dict[str, Any]:
 
 
 RegionalBuilder = Callable[[RegionalContext], dict[str, Any]]
+
+CONFIG_CHECKS: list[Callable[[RegionalSettings], object]] = [
+    cluster.check_settings,
+    artifacts.artifact_settings,
+    features.parse_feature_settings,
+    serving.check_settings,
+    ingress.ingress_settings,
+]
+"""Run first in every regional program: each parses its concern's stack config and raises
+``StackConfigError`` naming the file and the key (the builders parse it again, cheaply)."""
 
 DEPLOY_CHECKS: list[Callable[[RegionalSettings], None]] = [
     serving.refuse_placeholders,

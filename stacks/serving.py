@@ -305,6 +305,12 @@ def serving_settings(settings: RegionalSettings, budget_ms: float) -> ServingSet
     )
 
 
+def check_settings(settings: RegionalSettings) -> None:
+    """Parses ``inference-mesh:serving`` against this region's capacity plan; raises
+    ``StackConfigError`` on bad input (stacks/regional.py runs it before any resource)."""
+    serving_settings(settings, planned_region(settings)[1].budget_ms)
+
+
 def gateway_image_digest(settings: RegionalSettings) -> tuple[str, str]:
     """The digest the gateway will run and the key it came from, validated, without the
     capacity plan (``refuse_placeholders`` runs before anything else)."""
