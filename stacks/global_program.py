@@ -30,6 +30,8 @@ from components.routing_plan import (
 )
 from regions.residency import load_policy
 from stacks import naming
+from stacks.alarms import KEY as ALARMS_KEY
+from stacks.alarms import AlarmSettings, alarm_settings
 from stacks.providers import aws_provider, in_region
 from stacks.references import regional_reference
 from stacks.settings import NAMESPACE, GlobalSettings, config_object, stack_file
@@ -56,13 +58,13 @@ class GlobalContext:
 
 def global_program(settings: GlobalSettings) -> dict[str, Any]:
     # Config is parsed before anything is declared (see stacks/regional.py CONFIG_CHECKS).
-    routing = routing_config(settings)
+    routing, alarms = routing_config(settings), alarm_settings(settings)
     register_default_tags(global_tags(settings))
     ctx = GlobalContext(settings, regional_references(settings))
     return {
         "environment": settings.environment,
         "regions": region_summaries(ctx),
-        "artifactReplication": artifact_replication(ctx),
+        "artifactReplication": artifact_replication(ctx, alarms),
         "imageReplication": image_replication(ctx),
         "accelerators": accelerators(ctx, routing),
     }
@@ -83,17 +85,24 @@ def region_summaries(ctx: GlobalContext) -> pulumi.Output[Any]:
     return pulumi.Output.from_input(regions)
 
 
-def artifact_replication(ctx: GlobalContext) -> dict[str, Any]:
-    """Replication from the primary artifact store to every other region of the catalog."""
+def artifact_replication(ctx: GlobalContext, alarms: AlarmSettings) -> dict[str, Any]:
+    """Replication from the primary artifact store to every other region of the catalog;
+    its alarms notify ``alarms.topic_arns``."""
     stores = {region: artifact_store(region, ref) for region, ref in ctx.references.items()}
     plan = plan_replication(ctx.settings.catalog, stores)
     if not plan.rules:
         return {}  # a one-region catalog has nothing to replicate to
+    if not alarms.topic_arns:
+        pulumi.log.warn(
+            f"{stack_file(ctx.settings.stack)} has no {ALARMS_KEY}.topicArns: the artifact "
+            "replication alarms notify nobody"
+        )
     replication = ArtifactReplication(
         "artifact-replication",
         ArtifactReplicationArgs(
             plan=plan,
             name_prefix=f"{naming.PROJECT}-{ctx.settings.environment}-artifacts",
+            alarm_actions=alarms.topic_arns,
         ),
         opts=in_region(ctx.provider(plan.source.region)),
     )

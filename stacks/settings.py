@@ -222,6 +222,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "features",
     "cluster",
     "routing",
+    "alarms",
     "serving",
     "gatewayImageDigest",
     "ingress",

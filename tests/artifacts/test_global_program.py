@@ -34,9 +34,12 @@ RAW = {
 
 
 def _global(
-    environment: str, catalog: RegionCatalog, outputs: dict[str, dict[str, Any]] | None = None
+    environment: str,
+    catalog: RegionCatalog,
+    outputs: dict[str, dict[str, Any]] | None = None,
+    raw: dict[str, Any] | None = None,
 ) -> Recording:
-    settings = parse_settings(f"{environment}-global", RAW, catalog)
+    settings = parse_settings(f"{environment}-global", raw or RAW, catalog)
     assert isinstance(settings, GlobalSettings)
     return run_pulumi(
         lambda: global_program(settings),
@@ -48,6 +51,23 @@ def _global(
 @pytest.fixture(scope="module")
 def prod() -> Recording:
     return _global("prod", load_catalog())
+
+
+ONCALL = "arn:aws:sns:us-east-1:123456789012:inference-mesh-prod-oncall"
+
+
+def test_replication_alarms_notify_the_configured_topics() -> None:
+    raw = {**RAW, "inference-mesh:alarms": {"topicArns": [ONCALL]}}
+    alarms = _global("prod", load_catalog(), raw=raw).of_type(METRIC_ALARM)
+    assert len(alarms) == 2 * 5  # latency and failures, per destination
+    for alarm in alarms:
+        assert (alarm.props["alarmActions"], alarm.props["okActions"]) == ([ONCALL], [ONCALL])
+
+
+def test_without_topics_the_alarms_exist_but_notify_nobody(prod: Recording) -> None:
+    alarms = prod.of_type(METRIC_ALARM)
+    assert alarms
+    assert all(not a.props.get("alarmActions") for a in alarms)
 
 
 def test_replication_is_declared_once_in_the_primary_region(prod: Recording) -> None:
