@@ -424,7 +424,9 @@ class _InferenceFastPath:
             response = await self._gateway.infer(request)
         except Exception:
             LIFECYCLE.exception("unhandled error serving %s", scope["path"])
-            response = _error(500, "internal error", _request_id(None))
+            response = _error(
+                500, "internal error", _request_id(request.headers.get("x-request-id"))
+            )
         await response(scope, receive, send)
 
 

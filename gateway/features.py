@@ -114,6 +114,13 @@ class TTLCache:
                 return value, True
             return value, False
 
+    def reopen_refresh(self, key: str) -> None:
+        """Lets the next lookup claim the refresh again (this caller could not start it)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries[key] = (entry[0], self._clock(), entry[2])
+
     def put(self, key: str, value: UserFeatures) -> None:
         """Stores ``value``, evicting the least recently used entry when full."""
         with self._lock:
@@ -198,10 +205,13 @@ class FeatureStore:
         """A cache hit (or None) without waiting on anything, and whether an ageing entry
         is being re-read in the background (if a pool slot was free) while it is used."""
         hit, refresh = self._cache.lookup(user_id)
-        if refresh and self._reserve():
-            self._pool.submit(self._read, user_id)
-            return hit, True
-        return hit, False
+        if not refresh:
+            return hit, False
+        if not self._reserve():
+            self._cache.reopen_refresh(user_id)  # the pool is full: a later request tries
+            return hit, False
+        self._pool.submit(self._read, user_id)
+        return hit, True
 
     async def fetch(self, user_id: str, timeout_s: float) -> tuple[UserFeatures, FeatureSource]:
         """The user's features within ``timeout_s``, or defaults and why."""

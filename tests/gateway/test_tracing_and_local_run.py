@@ -145,3 +145,42 @@ def _read_until(process: subprocess.Popen[str], marker: str) -> str:
         if marker in line:
             return "".join(lines)
     raise AssertionError("devstack exited early:\n" + "".join(lines))
+
+
+def test_a_bug_in_the_handler_is_a_json_500_not_a_dropped_connection(
+    healthy_backend: devstack.Service,
+    aws_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Inference requests bypass Starlette's ServerErrorMiddleware (gateway/app.py), so the
+    # fast path must answer a bug itself, like the middleware would.
+    from gateway.app import Gateway
+
+    async def broken(self: Gateway, request: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Gateway, "infer", broken)
+    devstack.write_secret(tmp_path / "secret")
+    document = gateway_document(
+        port=1,
+        gpu_url=healthy_backend.url,
+        cpu_url=healthy_backend.url,
+        aws_endpoint=aws_endpoint,
+        secret_file=tmp_path / "secret",
+    )
+    app = create_app(parse_config(document, {}))
+    body, headers = devstack.binary_request(an_image())
+    headers["x-request-id"] = "req-42"
+
+    async def call() -> httpx.Response:
+        async with app.app.router.lifespan_context(app.app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                return await client.post(INFER, content=body, headers=headers)
+
+    response = asyncio.run(call())
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "req-42"
+    assert response.json() == {"error": "internal error"}

@@ -320,6 +320,17 @@ def test_ttl_cache_asks_one_caller_to_refresh_an_ageing_entry() -> None:
     assert cache.lookup("a") == (new, True)
 
 
+def test_a_refresh_that_could_not_start_is_offered_to_the_next_lookup() -> None:
+    clock = Clock()
+    cache = TTLCache(size=4, ttl_s=10, clock=clock, refresh_after=0.5)
+    cache.put("a", UserFeatures(top_classes=(1,)))
+    clock.now = 5
+    assert cache.lookup("a")[1] is True
+    cache.reopen_refresh("a")  # e.g. the read pool was full
+    assert cache.lookup("a")[1] is True
+    assert cache.lookup("a")[1] is False
+
+
 def test_ttl_cache_spreads_refresh_points_by_its_jitter() -> None:
     clock = Clock()
     draws = iter([0.0, 1.0, 0.5])
