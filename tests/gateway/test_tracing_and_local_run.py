@@ -22,7 +22,7 @@ from gateway import devstack
 from gateway.app import create_app
 from gateway.config import parse_config
 from tests.gateway.conftest import gateway_document
-from tests.gateway.support import INFER, an_image
+from tests.gateway.support import INFER, GatewayHandle, an_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,7 +160,7 @@ def test_a_bug_in_the_handler_is_a_json_500_not_a_dropped_connection(
     async def broken(self: Gateway, request: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(Gateway, "infer", broken)
+    monkeypatch.setattr(Gateway, "answer", broken)
     devstack.write_secret(tmp_path / "secret")
     document = gateway_document(
         port=1,
@@ -184,3 +184,11 @@ def test_a_bug_in_the_handler_is_a_json_500_not_a_dropped_connection(
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "req-42"
     assert response.json() == {"error": "internal error"}
+
+
+def test_inference_paths_answer_other_methods_with_405(eu_gateway: GatewayHandle) -> None:
+    for path in (INFER, INFER.replace("/infer", "/versions/1/infer")):
+        response = httpx.get(eu_gateway.url + path, timeout=10, trust_env=False)
+        assert response.status_code == 405, path
+        assert response.headers["allow"] == "POST"
+        assert response.json() == {"error": "inference is POST only"}
