@@ -10,6 +10,7 @@ or building the apps does no I/O.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -166,7 +167,7 @@ class Gateway:
                 parsed.parameters,
                 local_jurisdiction=self.config.jurisdiction,
                 home_endpoints=self.config.home_endpoints,
-                path=request.url.path,
+                path=request.scope["path"],
             )
         except AuthError as exc:
             raise ClientError(401, "unauthenticated", str(exc)) from None
@@ -303,7 +304,13 @@ def _answer_response(
 def _request_id(supplied: str | None) -> str:
     if supplied is not None and REQUEST_ID.match(supplied):
         return supplied
-    return uuid.uuid4().hex
+    return f"{_PROCESS_ID}-{next(_SEQUENCE):x}"
+
+
+# Generated ids: a random per-process prefix and a counter. Unique across replicas without
+# a system call per request (uuid4 reads the OS's random source every time).
+_PROCESS_ID = uuid.uuid4().hex[:16]
+_SEQUENCE = itertools.count(1)
 
 
 def _error(status: int, message: str, request_id: str) -> Response:
