@@ -35,7 +35,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -522,6 +522,14 @@ def summarise(steps: list[Step], direct: Step) -> None:
         )
 
 
+def program(control: bool) -> Callable[[Path], list[str]]:
+    """The gateway, or with ``control`` the logic-free pass-through in its place."""
+    if not control:
+        return devstack.gateway_command
+    proxy = Path(__file__).resolve().with_name("passthrough_proxy.py")
+    return lambda config: [sys.executable, str(proxy), str(config)]
+
+
 def main() -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(
@@ -537,6 +545,11 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200, help="seeded personalised users")
     parser.add_argument("--connections", type=int, default=64, help="client connection bound")
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="measure bench/passthrough_proxy.py instead of the gateway: the harness's floor",
+    )
+    parser.add_argument(
         "--shared",
         dest="isolate",
         action="store_false",
@@ -545,7 +558,7 @@ def main() -> int:
     args = parser.parse_args()  # fmt: skip
     with (
         tempfile.TemporaryDirectory(prefix="gateway-bench-") as scratch,
-        devstack.local_stack(Path(scratch)) as stack,
+        devstack.local_stack(Path(scratch), gateway_program=program(args.control)) as stack,
     ):
         print(f"gateway {stack.gateway.url}, backend {stack.backend.url}, {os.cpu_count()} CPUs")
         # uvloop when installed (it is pinned for the gateway): a cheaper, steadier client.

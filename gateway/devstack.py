@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -342,9 +342,13 @@ def merge(target: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def local_stack(
-    workdir: Path, gateway_port: int | None = None, overrides: Mapping[str, Any] | None = None
+    workdir: Path,
+    gateway_port: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    gateway_program: Callable[[Path], list[str]] = gateway_command,
 ) -> Iterator[Stack]:
-    """Everything ``make gateway`` needs, stopped on exit; ``overrides`` adjust the config."""
+    """Everything ``make gateway`` needs, stopped on exit; ``overrides`` adjust the config;
+    ``gateway_program`` is the command run with the config's path (a benchmark's control)."""
     started: list[Service] = []
     try:
         moto_port = free_port()
@@ -374,7 +378,7 @@ def local_stack(
         create_feature_table(moto.url, LOCAL_REGION, table)
         (workdir / "gateway.yaml").write_text(json.dumps(document, indent=2), encoding="utf-8")
         gateway = start_service(
-            "gateway", gateway_command(workdir / "gateway.yaml"), f"http://127.0.0.1:{port}",
+            "gateway", gateway_program(workdir / "gateway.yaml"), f"http://127.0.0.1:{port}",
             workdir, env=_fake_aws_env(),
         )  # fmt: skip
         started.append(gateway)
