@@ -234,13 +234,13 @@ def cluster_settings(settings: RegionalSettings) -> ClusterSettings:
     )
 
 
-@functools.cache
 def check_settings(settings: RegionalSettings) -> None:
     """Parses ``inference-mesh:cluster`` and derives the GPU pools from the capacity plan;
     raises ``StackConfigError`` on bad input (stacks/regional.py runs it before any resource)."""
     gpu_pools(settings, cluster_settings(settings))
 
 
+@functools.cache
 def _shipped_plan(environment: str) -> FleetPlan:
     return load_shipped_plan(environment)
 
