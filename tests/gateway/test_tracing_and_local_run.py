@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,11 +21,36 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from gateway import devstack
 from gateway.app import create_app
-from gateway.config import parse_config
+from gateway.config import GatewayConfig, parse_config
 from tests.gateway.conftest import gateway_document
 from tests.gateway.support import INFER, GatewayHandle, an_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(backend: devstack.Service, aws_endpoint: str, secret_file: Path) -> GatewayConfig:
+    document = gateway_document(
+        port=1,
+        gpu_url=backend.url,
+        cpu_url=backend.url,
+        aws_endpoint=aws_endpoint,
+        secret_file=secret_file,
+    )
+    return parse_config(document, {})
+
+
+def _infer_in_process(app: Any, extra_headers: dict[str, str]) -> httpx.Response:
+    """One inference request through the ASGI app in this process, lifespan included."""
+    body, headers = devstack.binary_request(an_image())
+    headers.update(extra_headers)
+
+    async def call() -> httpx.Response:
+        async with app.app.router.lifespan_context(app.app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                return await client.post(INFER, content=body, headers=headers)
+
+    return asyncio.run(call())
 
 
 def test_a_span_per_stage_under_the_request_span(
@@ -34,28 +60,16 @@ def test_a_span_per_stage_under_the_request_span(
     tmp_path: Path,
 ) -> None:
     secret = devstack.write_secret(tmp_path / "secret")
-    document = gateway_document(
-        port=1,
-        gpu_url=healthy_backend.url,
-        cpu_url=healthy_backend.url,
-        aws_endpoint=aws_endpoint,
-        secret_file=tmp_path / "secret",
-    )
     eu_table("lena", [3])
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(parse_config(document, {}), tracer_provider=provider)
-    body, headers = devstack.binary_request(an_image())
-    headers["Authorization"] = f"Bearer {devstack.mint_token(secret, 'lena', 'EU')}"
+    app = create_app(
+        _config(healthy_backend, aws_endpoint, tmp_path / "secret"), tracer_provider=provider
+    )
+    token = devstack.mint_token(secret, "lena", "EU")
 
-    async def call() -> httpx.Response:
-        async with app.app.router.lifespan_context(app.app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-                return await client.post(INFER, content=body, headers=headers)
-
-    response = asyncio.run(call())
+    response = _infer_in_process(app, {"Authorization": f"Bearer {token}"})
 
     assert response.status_code == 200
     spans = {span.name: span for span in exporter.get_finished_spans()}
@@ -162,24 +176,9 @@ def test_a_bug_in_the_handler_is_a_json_500_not_a_dropped_connection(
 
     monkeypatch.setattr(Gateway, "answer", broken)
     devstack.write_secret(tmp_path / "secret")
-    document = gateway_document(
-        port=1,
-        gpu_url=healthy_backend.url,
-        cpu_url=healthy_backend.url,
-        aws_endpoint=aws_endpoint,
-        secret_file=tmp_path / "secret",
-    )
-    app = create_app(parse_config(document, {}))
-    body, headers = devstack.binary_request(an_image())
-    headers["x-request-id"] = "req-42"
+    app = create_app(_config(healthy_backend, aws_endpoint, tmp_path / "secret"))
 
-    async def call() -> httpx.Response:
-        async with app.app.router.lifespan_context(app.app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-                return await client.post(INFER, content=body, headers=headers)
-
-    response = asyncio.run(call())
+    response = _infer_in_process(app, {"x-request-id": "req-42"})
 
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "req-42"
