@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.serving import manifests
+from components.serving.exposure import expose
 from components.serving.manifests import GATEWAY_NAME, GatewayWorkload
 
 
@@ -51,16 +52,7 @@ class InferenceGateway(pulumi.ComponentResource):
                 in_cluster, pulumi.ResourceOptions(depends_on=[config, *args.depends_on])
             ),
         )
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=metadata,
-            spec=manifests.gateway_service_spec(workload),
-            opts=in_cluster,
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata=metadata,
-            spec=manifests.disruption_budget(workload.selector),
-            opts=in_cluster,
+        self.service = expose(
+            name, metadata, manifests.gateway_service_spec(workload), workload.selector, in_cluster
         )
         self.register_outputs({"deployment": GATEWAY_NAME, "service": GATEWAY_NAME})

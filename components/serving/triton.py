@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.serving import manifests
+from components.serving.exposure import expose
 from components.serving.manifests import TritonWorkload
 
 GPU_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m")
@@ -54,16 +55,7 @@ class TritonServer(pulumi.ComponentResource):
                 ),
             ),
         )
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=metadata,
-            spec=manifests.triton_service_spec(workload),
-            opts=in_cluster,
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata=metadata,
-            spec=manifests.disruption_budget(workload.selector),
-            opts=in_cluster,
+        self.service = expose(
+            name, metadata, manifests.triton_service_spec(workload), workload.selector, in_cluster
         )
         self.register_outputs({"deployment": workload.name, "service": workload.name})
