@@ -18,8 +18,11 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from meshctl.mock_cloud import CloudMocks, RecordedResource, RecordingMonitor
+from meshctl.plan_engine import load_stack_config
 from regions.catalog import load_catalog
 from stacks import naming
+from stacks.regional import regional_program
+from stacks.settings import RegionalSettings, parse_settings
 
 
 @dataclass
@@ -113,3 +116,16 @@ def provider_region(recording: Recording, resource: RecordedResource) -> str | N
         if r.urn == provider_urn:
             return str(r.props.get("region"))
     return None
+
+
+def record_regional_stack(stack: str, raw: dict[str, Any] | None = None) -> Recording:
+    """The regional program of ``stack`` under the mock cloud, with its stack file's config
+    or ``raw`` (a changed copy of it)."""
+    config = load_stack_config(stack) if raw is None else raw
+
+    def program() -> dict[str, Any]:
+        settings = parse_settings(stack, config)
+        assert isinstance(settings, RegionalSettings)
+        return regional_program(settings)
+
+    return run_pulumi(program, stack=stack)

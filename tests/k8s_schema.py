@@ -42,7 +42,8 @@ _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _TAG_MAP = {**_STRING_MAP, "maxProperties": 20}
 
 
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def closed_object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON schema object with exactly ``properties`` (no others) and ``required``."""
     return {
         "type": "object",
         "properties": properties,
@@ -58,7 +59,7 @@ def _array(items: dict[str, Any], max_items: int | None = None) -> dict[str, Any
     return schema
 
 
-_TAINT = _obj(
+_TAINT = closed_object(
     {
         "key": {"type": "string", "minLength": 1, "pattern": _LABEL_KEY},
         "value": {"type": "string", "pattern": _LABEL_KEY},
@@ -68,11 +69,11 @@ _TAINT = _obj(
     ("key", "effect"),
 )
 
-NODEPOOL_SPEC = _obj(
+NODEPOOL_SPEC = closed_object(
     {
-        "template": _obj(
+        "template": closed_object(
             {
-                "metadata": _obj(
+                "metadata": closed_object(
                     {
                         "labels": {
                             "type": "object",
@@ -86,9 +87,9 @@ NODEPOOL_SPEC = _obj(
                         "annotations": _STRING_MAP,
                     }
                 ),
-                "spec": _obj(
+                "spec": closed_object(
                     {
-                        "nodeClassRef": _obj(
+                        "nodeClassRef": closed_object(
                             {
                                 "group": {"type": "string", "minLength": 1, "pattern": "^[^/]*$"},
                                 "kind": {"type": "string", "minLength": 1},
@@ -97,7 +98,7 @@ NODEPOOL_SPEC = _obj(
                             ("group", "kind", "name"),
                         ),
                         "requirements": _array(
-                            _obj(
+                            closed_object(
                                 {
                                     "key": {
                                         "type": "string",
@@ -138,14 +139,14 @@ NODEPOOL_SPEC = _obj(
             },
             ("spec",),
         ),
-        "disruption": _obj(
+        "disruption": closed_object(
             {
                 "consolidateAfter": {"type": "string", "pattern": _DURATION},
                 "consolidationPolicy": {
                     "enum": ["WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"]
                 },
                 "budgets": _array(
-                    _obj(
+                    closed_object(
                         {
                             "nodes": {
                                 "type": "string",
@@ -180,7 +181,7 @@ NODEPOOL_SPEC = _obj(
 )
 
 _SELECTOR_TERM_TAGS = {"tags": _TAG_MAP}
-EC2NODECLASS_SPEC = _obj(
+EC2NODECLASS_SPEC = closed_object(
     {
         "amiFamily": {
             "enum": [
@@ -195,7 +196,7 @@ EC2NODECLASS_SPEC = _obj(
         },
         "amiSelectorTerms": {
             **_array(
-                _obj(
+                closed_object(
                     {
                         "alias": {"type": "string", "maxLength": 30},
                         "id": {"type": "string", "pattern": "ami-[0-9a-z]+"},
@@ -211,7 +212,7 @@ EC2NODECLASS_SPEC = _obj(
         },
         "subnetSelectorTerms": {
             **_array(
-                _obj(
+                closed_object(
                     {"id": {"type": "string", "pattern": "subnet-[0-9a-z]+"}, **_SELECTOR_TERM_TAGS}
                 ),
                 max_items=30,
@@ -220,7 +221,7 @@ EC2NODECLASS_SPEC = _obj(
         },
         "securityGroupSelectorTerms": {
             **_array(
-                _obj(
+                closed_object(
                     {
                         "id": {"type": "string", "pattern": "sg-[0-9a-z]+"},
                         "name": {"type": "string"},
@@ -241,11 +242,11 @@ EC2NODECLASS_SPEC = _obj(
         "tags": _STRING_MAP,
         "kubelet": {"type": "object"},
         "blockDeviceMappings": _array(
-            _obj(
+            closed_object(
                 {
                     "deviceName": {"type": "string"},
                     "rootVolume": {"type": "boolean"},
-                    "ebs": _obj(
+                    "ebs": closed_object(
                         {
                             "deleteOnTermination": {"type": "boolean"},
                             "encrypted": {"type": "boolean"},
@@ -271,7 +272,7 @@ EC2NODECLASS_SPEC = _obj(
             ),
             max_items=50,
         ),
-        "metadataOptions": _obj(
+        "metadataOptions": closed_object(
             {
                 "httpEndpoint": {"enum": ["enabled", "disabled"]},
                 "httpProtocolIPv6": {"enum": ["enabled", "disabled"]},
@@ -428,6 +429,19 @@ def validate_fragment(definition: str, value: Any, kubernetes_version: str) -> N
     except jsonschema.ValidationError as exc:
         path = ".".join(str(p) for p in exc.absolute_path)
         raise ManifestError(f"{definition}: {path}: {exc.message}") from None
+
+
+def validated_objects(plan: Mapping[str, Any], stack: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every Kubernetes object of a ``meshctl plan`` document, each validated against the
+    plan's Kubernetes version; an AssertionError names the stack and the object otherwise."""
+    version = plan["outputs"]["cluster"]["kubernetesVersion"]
+    objects = list(kubernetes_objects(plan))
+    for name, manifest in objects:
+        try:
+            validate_manifest(manifest, version)
+        except ManifestError as exc:
+            raise AssertionError(f"{stack}: {name}: {exc}") from None
+    return objects
 
 
 def kubernetes_objects(plan: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from meshctl.mock_cloud import RecordedResource
-from meshctl.plan_engine import load_stack_config
-from stacks.regional import REGIONAL_BUILDERS, regional_program
-from stacks.settings import RegionalSettings, parse_settings
-from tests.harness import Recording, run_pulumi
+from stacks.regional import REGIONAL_BUILDERS
+from tests.harness import Recording, record_regional_stack
 
 STACK = "prod-eu-west-1"
 
 
 @pytest.fixture(scope="module")
 def rec() -> Recording:
-    def program() -> dict[str, Any]:
-        settings = parse_settings(STACK, load_stack_config(STACK))
-        assert isinstance(settings, RegionalSettings)
-        return regional_program(settings)
-
-    return run_pulumi(program, stack=STACK)
+    return record_regional_stack(STACK)
 
 
 def _endpoint(rec: Recording, service: str) -> RecordedResource:

@@ -18,9 +18,7 @@ from components.ingress import LB_CONTROLLER, TLS_POLICY
 from components.serving_plan import GATEWAY_METRICS_PORT, GATEWAY_PORT, READY_PATH
 from meshctl.mock_cloud import RecordedResource
 from meshctl.plan_engine import load_stack_config
-from stacks.regional import regional_program
-from stacks.settings import RegionalSettings, parse_settings
-from tests.harness import Recording, provider_region, run_pulumi
+from tests.harness import Recording, provider_region, record_regional_stack
 
 STACK = "prod-eu-west-1"
 LB = "aws:lb/loadBalancer:LoadBalancer"
@@ -32,13 +30,7 @@ BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 def _record(stack: str, ingress_changes: dict[str, Any] | None = None) -> Recording:
     raw = load_stack_config(stack)
     raw["inference-mesh:ingress"] = {**raw["inference-mesh:ingress"], **(ingress_changes or {})}
-
-    def program() -> dict[str, Any]:
-        settings = parse_settings(stack, raw)
-        assert isinstance(settings, RegionalSettings)
-        return regional_program(settings)
-
-    return run_pulumi(program, stack=stack)
+    return record_regional_stack(stack, raw)
 
 
 @pytest.fixture(scope="module")

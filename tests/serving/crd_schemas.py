@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests.k8s_schema import closed_object
+
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 ANY_ARRAY: dict[str, Any] = {"type": "array"}
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -33,15 +35,6 @@ _DURATION = (
 )
 
 
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(required),
-        "additionalProperties": False,
-    }
-
-
 def _int(minimum: int | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer"}
     if minimum is not None:
@@ -49,12 +42,12 @@ def _int(minimum: int | None = None) -> dict[str, Any]:
     return schema
 
 
-_LABEL_SELECTOR = _obj(
+_LABEL_SELECTOR = closed_object(
     {
         "matchLabels": _STRING_MAP,
         "matchExpressions": {
             "type": "array",
-            "items": _obj(
+            "items": closed_object(
                 {
                     "key": {"type": "string"},
                     "operator": {"type": "string"},
@@ -67,15 +60,15 @@ _LABEL_SELECTOR = _obj(
 )
 
 # -- KEDA ScaledObject -------------------------------------------------------------------
-SCALED_OBJECT_SPEC = _obj(
+SCALED_OBJECT_SPEC = closed_object(
     {
-        "advanced": _obj(
+        "advanced": closed_object(
             {
-                "horizontalPodAutoscalerConfig": _obj(
+                "horizontalPodAutoscalerConfig": closed_object(
                     {"behavior": ANY_OBJECT, "name": {"type": "string"}}
                 ),
                 "restoreToOriginalReplicaCount": {"type": "boolean"},
-                "scalingModifiers": _obj(
+                "scalingModifiers": closed_object(
                     {
                         "activationTarget": {"type": "string"},
                         "formula": {"type": "string"},
@@ -86,7 +79,7 @@ SCALED_OBJECT_SPEC = _obj(
             }
         ),
         "cooldownPeriod": _int(0),
-        "fallback": _obj(
+        "fallback": closed_object(
             {
                 "behavior": {
                     "enum": [
@@ -107,7 +100,7 @@ SCALED_OBJECT_SPEC = _obj(
         "maxReplicaCount": _int(1),
         "minReplicaCount": _int(0),
         "pollingInterval": _int(1),
-        "scaleTargetRef": _obj(
+        "scaleTargetRef": closed_object(
             {
                 "apiVersion": {"type": "string"},
                 "envSourceContainerName": {"type": "string"},
@@ -119,9 +112,9 @@ SCALED_OBJECT_SPEC = _obj(
         "triggers": {
             "type": "array",
             "minItems": 1,
-            "items": _obj(
+            "items": closed_object(
                 {
-                    "authenticationRef": _obj(
+                    "authenticationRef": closed_object(
                         {
                             "kind": {
                                 "enum": ["TriggerAuthentication", "ClusterTriggerAuthentication"]
@@ -176,7 +169,7 @@ def _scaled_object_rules(spec: Mapping[str, Any]) -> list[str]:
 
 
 # -- Prometheus Operator ServiceMonitor ----------------------------------------------------
-_ENDPOINT = _obj(
+_ENDPOINT = closed_object(
     {
         "authorization": ANY_OBJECT,
         "basicAuth": ANY_OBJECT,
@@ -205,7 +198,7 @@ _ENDPOINT = _obj(
         "trackTimestampsStaleness": {"type": "boolean"},
     }
 )
-SERVICE_MONITOR_SPEC = _obj(
+SERVICE_MONITOR_SPEC = closed_object(
     {
         "attachMetadata": ANY_OBJECT,
         "bodySizeLimit": {"type": "string"},
@@ -217,7 +210,7 @@ SERVICE_MONITOR_SPEC = _obj(
         "labelLimit": _int(0),
         "labelNameLengthLimit": _int(0),
         "labelValueLengthLimit": _int(0),
-        "namespaceSelector": _obj(
+        "namespaceSelector": closed_object(
             {
                 "any": {"type": "boolean"},
                 "matchNames": {"type": "array", "items": {"type": "string"}},
@@ -250,7 +243,7 @@ def _service_monitor_rules(spec: Mapping[str, Any]) -> list[str]:
 
 
 # -- AWS Load Balancer Controller TargetGroupBinding ----------------------------------------
-TARGET_GROUP_BINDING_SPEC = _obj(
+TARGET_GROUP_BINDING_SPEC = closed_object(
     {
         "assumeRoleExternalId": {"type": "string"},
         "iamRoleArnToAssume": {"type": "string"},
@@ -258,7 +251,9 @@ TARGET_GROUP_BINDING_SPEC = _obj(
         "multiClusterTargetGroup": {"type": "boolean"},
         "networking": ANY_OBJECT,
         "nodeSelector": _LABEL_SELECTOR,
-        "serviceRef": _obj({"name": {"type": "string"}, "port": _INT_OR_STRING}, ("name", "port")),
+        "serviceRef": closed_object(
+            {"name": {"type": "string"}, "port": _INT_OR_STRING}, ("name", "port")
+        ),
         "targetGroupARN": {"type": "string"},
         "targetGroupName": {"type": "string"},
         "targetGroupProtocol": {

@@ -21,9 +21,7 @@ from components.serving import versions
 from gateway.config import load_config
 from meshctl.mock_cloud import RecordedResource
 from meshctl.plan_engine import load_stack_config
-from stacks.regional import regional_program
-from stacks.settings import RegionalSettings, parse_settings
-from tests.harness import Recording, run_pulumi
+from tests.harness import Recording, record_regional_stack
 
 STACK = "prod-eu-west-1"
 NAMESPACE = "inference"
@@ -36,12 +34,7 @@ WRITE_WORDS = ("Put", "Delete", "Create", "Update", "Write", "Tag", "Restore", "
 
 @pytest.fixture(scope="module")
 def rec() -> Recording:
-    def program() -> dict[str, Any]:
-        settings = parse_settings(STACK, load_stack_config(STACK))
-        assert isinstance(settings, RegionalSettings)
-        return regional_program(settings)
-
-    return run_pulumi(program, stack=STACK)
+    return record_regional_stack(STACK)
 
 
 @pytest.fixture(scope="module")

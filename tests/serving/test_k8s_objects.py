@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from meshctl.plan_engine import discover_stacks, evaluate_stack, is_global
-from tests.k8s_schema import ManifestError, kubernetes_objects, validate_manifest
+from tests.k8s_schema import ManifestError, validate_manifest, validated_objects
 from tests.serving import crd_schemas
 
 REGIONAL_STACKS = [s for s in discover_stacks() if not is_global(s)]
@@ -37,17 +37,10 @@ def _custom_resources(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("stack", REGIONAL_STACKS)
 def test_every_kubernetes_object_of_the_stack_validates(stack: str) -> None:
-    plan = evaluate_stack(stack)
-    version = plan["outputs"]["cluster"]["kubernetesVersion"]
-    objects = list(kubernetes_objects(plan))
+    objects = validated_objects(evaluate_stack(stack), stack)
     kinds = Counter(manifest["kind"] for _, manifest in objects)
     for kind, count in SERVING_KINDS.items():
         assert kinds[kind] == count, (stack, kind, kinds[kind])
-    for name, manifest in objects:
-        try:
-            validate_manifest(manifest, version)
-        except ManifestError as exc:
-            raise AssertionError(f"{stack}: {name}: {exc}") from None
 
 
 # -- the custom-resource schemas refuse bad objects ----------------------------------------
