@@ -38,14 +38,13 @@ def alarm_settings(settings: GlobalSettings) -> AlarmSettings:
     """Parses the key; every topic must be in the primary artifact region."""
     data = config_object(settings, CONFIG_KEY, required=False)
     reject_unknown_keys(settings.stack, KEY, data, {"topicArns"})
-    topics = data.get("topicArns", [])
-    where = f"{KEY}.topicArns"
-    if not isinstance(topics, list) or not 1 <= len(topics) <= MAX_ACTIONS:
-        if "topicArns" in data:
-            raise StackConfigError(
-                settings.stack, where, f"a list of 1 to {MAX_ACTIONS} SNS topic ARNs", topics
-            )
+    if "topicArns" not in data:
         return AlarmSettings()
+    topics, where = data["topicArns"], f"{KEY}.topicArns"
+    if not isinstance(topics, list) or not 1 <= len(topics) <= MAX_ACTIONS:
+        raise StackConfigError(
+            settings.stack, where, f"a list of 1 to {MAX_ACTIONS} SNS topic ARNs", topics
+        )
     region = settings.catalog.primary.region
     for index, arn in enumerate(topics):
         match = TOPIC_ARN.match(arn) if isinstance(arn, str) else None
