@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import csv
 import ctypes
+import gc
 import json
 import os
 import struct
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,6 +70,8 @@ class Sample:
     path: str | None
     stages: dict[str, float] = field(default_factory=dict)
     """The gateway's ``Server-Timing`` stages (ms)."""
+    scheduled_s: float = 0.0
+    """When the Poisson schedule said to send it (the client's loop clock, s)."""
     lag_ms: float = 0.0
     """How late the client started sending (a connection in hand) after the scheduled time:
     its timer's millisecond granularity, its own scheduling, and any wait for a connection
@@ -258,6 +263,7 @@ async def fire(pool: Pool, request: tuple[bytes, bytes], scheduled: float, step:
             handler_ms=timings.get("total"),
             path=path,
             stages=timings,
+            scheduled_s=scheduled,
             lag_ms=(sending - scheduled) * 1000,
         )
     )
@@ -275,13 +281,32 @@ async def run_step(
     choices = rng.integers(0, len(requests), count)
     step = Step(rate=rate, duration_s=duration_s)
     tasks = []
-    for at, choice in zip(arrivals, choices, strict=True):
-        delay = at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(fire(pool, requests[choice], float(at), step)))
-    await asyncio.gather(*tasks)
+    with collector_paused():
+        for at, choice in zip(arrivals, choices, strict=True):
+            delay = at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(fire(pool, requests[choice], float(at), step)))
+        await asyncio.gather(*tasks)
     return step
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection in the load generator while it measures.
+
+    Its heap grows with every answered request (tasks, samples), so a full collection late
+    in a step walks tens of thousands of objects: a 40 ms pause of the client, at a higher
+    priority than the backend it shares a CPU with, which then shows up as tens of
+    milliseconds of "gateway overhead" on the requests around it. A step's garbage is a
+    few MB; it is collected between steps."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 async def warm_every_user(pool: Pool, requests: list[tuple[bytes, bytes]]) -> None:
@@ -484,6 +509,37 @@ async def bench(stack: devstack.Stack, args: argparse.Namespace) -> None:
     direct = await measured(processes, run)
     report(direct, "backend")
     summarise(steps, direct)
+    if args.samples is not None:
+        write_samples(args.samples, [*[("gateway", s) for s in steps], ("backend", direct)])
+
+
+SAMPLE_COLUMNS = ("target", "rate", "at_s", "lag_ms", "latency_ms", "backend_ms", "handler_ms")
+
+
+def write_samples(path: Path, steps: list[tuple[str, Step]]) -> None:
+    """One CSV row per answered request, in schedule order: where in time a tail happened
+    (a burst of slow requests around one stall, or slow requests spread evenly) tells a
+    pause in one process from queueing."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow([*SAMPLE_COLUMNS, "status", "path"])
+        for target, step in steps:
+            start = min((s.scheduled_s for s in step.samples), default=0.0)
+            for s in sorted(step.samples, key=lambda sample: sample.scheduled_s):
+                writer.writerow(
+                    [
+                        target,
+                        f"{step.rate:g}",
+                        f"{s.scheduled_s - start:.6f}",
+                        f"{s.lag_ms:.3f}",
+                        f"{s.latency_ms:.3f}",
+                        "" if s.backend_ms is None else f"{s.backend_ms:.3f}",
+                        "" if s.handler_ms is None else f"{s.handler_ms:.3f}",
+                        s.status,
+                        s.path or "",
+                    ]
+                )
+    print(f"samples written to {path}")
 
 
 def summarise(steps: list[Step], direct: Step) -> None:
@@ -548,6 +604,11 @@ def main() -> int:
         "--control",
         action="store_true",
         help="measure bench/passthrough_proxy.py instead of the gateway: the harness's floor",
+    )
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        help="write every answered request of the measured steps to this CSV file",
     )
     parser.add_argument(
         "--shared",

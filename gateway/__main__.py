@@ -20,6 +20,7 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from gateway.app import create_app, create_metrics_app
 from gateway.config import CONFIG_PATH_ENV, ConfigError, GatewayConfig, load_config
+from gateway.direct_body import protocol_factory
 from gateway.observability import Metrics, configure_logging
 from gateway.runtime import tune_for_latency
 
@@ -85,7 +86,11 @@ def serve(config: GatewayConfig) -> None:
         "http": "auto",
     }
     public = uvicorn.Server(
-        uvicorn.Config(create_app(config, metrics=metrics), port=config.server.port, **common)
+        uvicorn.Config(
+            create_app(config, metrics=metrics),
+            port=config.server.port,
+            **{**common, "http": protocol_factory(config.server.max_body_bytes)},
+        )
     )
     exporter = _MetricsServer(
         uvicorn.Config(

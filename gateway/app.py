@@ -25,7 +25,7 @@ import numpy as np
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.backends import KServeBackend
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewayConfig, ModelSettings
+from gateway.direct_body import BODY_EXTENSION
 from gateway.features import FeatureStore, make_dynamodb_client
 from gateway.kserve import (
     HEADER_LENGTH,
@@ -100,7 +101,6 @@ class Gateway:
             self._inflight -= 1
             self.metrics.inflight.dec()
         return reply.response, lambda: self._account(name, request_id, reply, watch)
-        return reply.response
 
     async def _infer_traced(
         self, request: Request, name: str, request_id: str, watch: Stopwatch
@@ -182,12 +182,18 @@ class Gateway:
             return decision.action, "", identity.user_id
         return decision.action, "", None
 
-    async def _body(self, request: Request) -> bytes:
+    async def _body(self, request: Request) -> bytes | bytearray:
         """The whole body, or a 413 as soon as it is known to exceed ``max_body_bytes``."""
         limit = self.config.server.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ClientError(413, "too_large", f"request body over {limit} bytes")
+        direct = request.scope.get("extensions", {}).get(BODY_EXTENSION)
+        if direct is not None:
+            body = await direct
+            if body is None:
+                raise ClientDisconnect()
+            return body
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)

@@ -75,7 +75,9 @@ class InferRequest:
         return self.binary_all or name in self.binary_outputs
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[bytes | memoryview, memoryview]:
+def split_body(
+    body: bytes | bytearray, header_length: str | None
+) -> tuple[bytes | memoryview, memoryview]:
     """Splits a body into its JSON header and binary tail (empty without the extension)."""
     view = memoryview(body)
     if header_length is None:
@@ -105,7 +107,7 @@ def load_header(header: bytes | memoryview) -> dict[str, Any]:
 
 
 def parse_infer_request(
-    body: bytes,
+    body: bytes | bytearray,
     header_length: str | None,
     specs: Sequence[TensorSpec],
     max_batch_size: int,
