@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/passthrough_proxy.py GATEWAY_CONFIG
 
-Same server stack as the gateway (uvicorn, uvloop, httptools; body high-water mark raised
-the same way) and the same backend client (gateway/http1.py), but no parsing, residency,
-features, breakers, ranking, metrics or logs: it forwards the request's binary tensor to the
+Same server stack as the gateway (uvicorn, uvloop, httptools, the direct-body protocol) and
+the same backend client (gateway/http1.py), but no parsing, residency, features, breakers,
+ranking, metrics or logs: it forwards the request's binary tensor to the
 GPU backend and returns the backend's answer, with the same ``Server-Timing`` stages the
 bench reads. Its overhead is the floor the harness itself puts under any gateway.
 """
@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import uvicorn
 
 from gateway.__main__ import _raise_body_high_water_mark
+from gateway.config import load_config
+from gateway.direct_body import direct_body, protocol_factory
 from gateway.http1 import ConnectionPool
 
 
@@ -39,13 +41,7 @@ def make_app(backend_url: str, model: str) -> Any:
             await _answer(send, b'{"ready": true}', "application/json", "")
             return
         started = time.perf_counter()
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await _body(scope, receive)
         headers = dict(scope["headers"])
         tensor = memoryview(body)[int(headers[b"inference-header-content-length"]) :]
         header = json.dumps(
@@ -79,6 +75,19 @@ def make_app(backend_url: str, model: str) -> Any:
     return app
 
 
+async def _body(scope: dict[str, Any], receive: Any) -> bytes | bytearray:
+    direct = direct_body(scope)
+    if direct is not None:
+        return await direct
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
 async def _answer(send: Any, body: bytes, content_type: str, timing: str) -> None:
     headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
     if timing:
@@ -98,6 +107,7 @@ def main() -> None:
         port=config["server"]["port"],
         log_level="warning",
         access_log=False,
+        http=protocol_factory(load_config(sys.argv[1]).server.max_body_bytes),
     )
 
 

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.backends import KServeBackend
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewayConfig, ModelSettings
-from gateway.direct_body import BODY_EXTENSION
+from gateway.direct_body import direct_body
 from gateway.features import FeatureStore, make_dynamodb_client
 from gateway.kserve import (
     HEADER_LENGTH,
@@ -188,12 +188,9 @@ class Gateway:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ClientError(413, "too_large", f"request body over {limit} bytes")
-        direct = request.scope.get("extensions", {}).get(BODY_EXTENSION)
+        direct = direct_body(request.scope)
         if direct is not None:
-            body = await direct
-            if body is None:
-                raise ClientDisconnect()
-            return body
+            return await direct
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -441,6 +438,8 @@ class _InferenceFastPath:
         account = _nothing
         try:
             response, account = await self._gateway.answer(request)
+        except ClientDisconnect:
+            return  # nobody to answer
         except Exception:
             LIFECYCLE.exception("unhandled error serving %s", scope["path"])
             response = _error(

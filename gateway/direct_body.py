@@ -24,9 +24,11 @@ this protocol.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import httptools
+from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 BODY_EXTENSION = "inference-mesh.direct_body"
@@ -88,6 +90,20 @@ class DirectBodyProtocol(asyncio.BufferedProtocol):
             self.http.direct_received(nbytes)
         else:
             self.http.data_received(_SCRATCH[:nbytes])  # type: ignore[arg-type]
+
+
+def direct_body(scope: Mapping[str, Any]) -> Awaitable[bytearray] | None:
+    """The request's whole body, when this protocol is reading it directly; else None (read
+    it with ``receive()``). Raises Starlette's ``ClientDisconnect`` if the client leaves first."""
+    delivered = scope.get("extensions", {}).get(BODY_EXTENSION)
+    return None if delivered is None else _whole(delivered)
+
+
+async def _whole(delivered: asyncio.Future[bytearray | None]) -> bytearray:
+    body = await delivered
+    if body is None:
+        raise ClientDisconnect()
+    return body
 
 
 def protocol_factory(max_body_bytes: int) -> Any:

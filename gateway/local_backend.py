@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.config import TensorSpec
+from gateway.direct_body import direct_body, protocol_factory
 from gateway.kserve import (
     HEADER_LENGTH,
     NUMPY_TYPES,
@@ -51,6 +52,8 @@ ONNX_TYPES = {
 }
 MAX_BATCH_PATTERN = re.compile(r"^\s*max_batch_size\s*:\s*(\d+)", re.MULTILINE)
 DEFAULT_MAX_BATCH = 8
+MAX_BODY_BYTES = 64 << 20
+"""Largest request body read straight into one buffer; larger ones are read in pieces."""
 
 
 @dataclass
@@ -138,7 +141,8 @@ class LocalBackend:
     async def infer(self, request: Request) -> Response:
         """``POST /v2/models/{name}/infer``."""
         model = self.models.get(request.path_params["name"])
-        body = await request.body()
+        direct = direct_body(request.scope)
+        body = await (request.body() if direct is None else direct)
         if model is None:
             return _error(404, f"model {request.path_params['name']!r} is not loaded")
         try:
@@ -260,7 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(_load(args))
     # It stands in for Triton, which has no collector pauses: keep ours out of its latency.
     tune_for_latency()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        http=protocol_factory(MAX_BODY_BYTES),
+    )
     return 0
 
 
