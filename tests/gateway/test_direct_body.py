@@ -14,14 +14,23 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import uvicorn
 import uvloop
+from uvicorn.server import ServerState
 
-from gateway.direct_body import BODY_EXTENSION, DIRECT_BODY_MIN_BYTES, protocol_factory
+import gateway.__main__ as entry
+from gateway.config import load_config
+from gateway.direct_body import (
+    BODY_EXTENSION,
+    DIRECT_BODY_MIN_BYTES,
+    DirectBodyProtocol,
+    protocol_factory,
+)
 
 MAX_BODY = 4 << 20
 TENSOR_BYTES = 602_112
@@ -258,3 +267,30 @@ def test_many_connections_at_once_share_the_read_buffer_safely(port: int) -> Non
 
     for body, answer in zip(bodies, asyncio.run(all_at_once()), strict=True):
         expect(answer, body, "direct")
+
+
+def test_the_gateway_serves_inference_through_the_direct_body_protocol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without it every test above would still pass, and the gateway would quietly go back
+    # to copying each tensor five times.
+    example = Path(__file__).resolve().parents[2] / "gateway" / "config.example.yaml"
+    config = load_config(example, {"GATEWAY_JWT_SECRET": "s" * 32})
+    started: list[uvicorn.Server] = []
+
+    async def record(public: uvicorn.Server, exporter: uvicorn.Server) -> None:
+        started.append(public)
+
+    monkeypatch.setattr(entry, "_serve_both", record)
+    entry.serve(config)
+    public_config = started[0].config
+    factory: Any = public_config.http
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = factory(
+            config=public_config, server_state=ServerState(), app_state={}, _loop=loop
+        )
+    finally:
+        loop.close()
+    assert isinstance(protocol, DirectBodyProtocol)
+    assert protocol.http.max_direct_bytes == config.server.max_body_bytes
