@@ -107,7 +107,7 @@ def main() -> None:
         port=config["server"]["port"],
         log_level="warning",
         access_log=False,
-        http=protocol_factory(load_config(sys.argv[1]).server.max_body_bytes),
+        http=protocol_factory(load_config(sys.argv[1]).server.max_body_bytes).for_uvicorn,
     )
 
 

@@ -85,11 +85,14 @@ def serve(config: GatewayConfig) -> None:
         "loop": "auto",
         "http": "auto",
     }
+    direct_bodies = protocol_factory(
+        config.server.max_body_bytes, config.server.direct_body_budget_bytes
+    )
     public = uvicorn.Server(
         uvicorn.Config(
             create_app(config, metrics=metrics),
             port=config.server.port,
-            **{**common, "http": protocol_factory(config.server.max_body_bytes)},
+            **{**common, "http": direct_bodies.for_uvicorn},
         )
     )
     exporter = _MetricsServer(

@@ -138,6 +138,8 @@ class ServerSettings:
     max_inflight: int
     retry_after_s: int
     max_body_bytes: int
+    direct_body_budget_bytes: int
+    """Bytes of bodies read straight into their buffer while they arrive, in all (0: none)."""
 
 
 @dataclass(frozen=True)
@@ -528,6 +530,9 @@ def _server(node: _Node) -> ServerSettings:
         max_inflight=node.integer("max_inflight", 256),
         retry_after_s=node.integer("retry_after_s", 1),
         max_body_bytes=node.integer("max_body_bytes", 16 * 1024 * 1024),
+        direct_body_budget_bytes=node.integer(
+            "direct_body_budget_bytes", 64 * 1024 * 1024, minimum=0
+        ),
     )
 
 

@@ -8,13 +8,14 @@ At 500 req/s those copies and wake-ups were about a fifth of the gateway's CPU, 
 queueing delay for the next request.
 
 Here, once the headers of a request with a ``Content-Length`` body of at least
-``DIRECT_BODY_MIN_BYTES`` (and at most the configured limit) are parsed, a buffer of exactly
-that size is allocated and the kernel reads the rest of the body into it (an asyncio
-``BufferedProtocol``); the parser is bypassed for those bytes and replaced by a fresh one
-for the connection's next request. The handler gets the buffer, whole, from a future in
-``scope["extensions"][BODY_EXTENSION]``, with one wake-up. Everything else (headers,
-small or chunked bodies, ``Expect: 100-continue``, pipelined requests, the responses) is
-uvicorn's own code, and ``receive()`` still works for an app that ignores the extension.
+``DIRECT_BODY_MIN_BYTES`` (and at most the configured limit, while the process-wide budget
+for such buffers allows) are parsed, a buffer of exactly that size is allocated and the
+kernel reads the rest of the body into it (an asyncio ``BufferedProtocol``); the parser is
+bypassed for those bytes and replaced by a fresh one for the connection's next request.
+The handler gets the buffer, whole, from a future in ``scope["extensions"][BODY_EXTENSION]``,
+with one wake-up. Everything else (headers, small or chunked bodies, ``Expect:
+100-continue``, pipelined requests, the responses) is uvicorn's own code, and ``receive()``
+still works for an app that ignores the extension.
 
 Built on uvicorn 0.54's ``HttpToolsProtocol`` internals (``cycle``, ``parser``,
 ``headers``): requirements.txt pins it, and the gateway's tests run every request through
@@ -38,12 +39,39 @@ or of ``None`` when the client went away before sending all of it."""
 DIRECT_BODY_MIN_BYTES = 64 * 1024
 """Smaller bodies arrive in one or two reads anyway: uvicorn's path costs them nothing."""
 
+DEFAULT_BUDGET_BYTES = 64 << 20
+"""About a hundred 602 KB tensors arriving at once, far above what one gateway sees."""
+
 SCRATCH_BYTES = 256 * 1024
 
 # Reads that are not a direct body (headers, small bodies) land here and are parsed at once;
 # httptools copies whatever it keeps. One buffer serves every connection: the event loop
 # runs a read and its buffer_updated() back to back, so no two reads ever share it.
 _SCRATCH = memoryview(bytearray(SCRATCH_BYTES))
+
+
+class DirectBodyBudget:
+    """Bytes of direct-body buffers allocated for bodies still arriving, across connections.
+
+    A buffer is allocated when the headers arrive, before the body: without a bound, clients
+    declaring large bodies and sending them slowly could make the process allocate
+    ``max_body_bytes`` per connection. Over the budget a request takes uvicorn's own path,
+    which buffers only what has arrived (up to its high-water mark per connection)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self.outstanding_bytes = 0
+
+    def take(self, size: int) -> bool:
+        """Reserves ``size`` bytes if they fit."""
+        if self.outstanding_bytes + size > self.limit_bytes:
+            return False
+        self.outstanding_bytes += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        """The body finished arriving or will never finish."""
+        self.outstanding_bytes -= size
 
 
 class DirectBodyProtocol(asyncio.BufferedProtocol):
@@ -61,9 +89,11 @@ class DirectBodyProtocol(asyncio.BufferedProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         max_body_bytes: int,
+        budget: DirectBodyBudget,
     ) -> None:
         self.http = _HttpToolsWithDirectBody(config, server_state, app_state, _loop)
         self.http.max_direct_bytes = max_body_bytes
+        self.http.budget = budget
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.http.connection_made(transport)  # type: ignore[arg-type]
@@ -106,17 +136,36 @@ async def _whole(delivered: asyncio.Future[bytearray | None]) -> bytearray:
     return body
 
 
-def protocol_factory(max_body_bytes: int) -> Any:
-    """What ``uvicorn.Config(http=...)`` takes: builds a ``DirectBodyProtocol`` per connection."""
+class ProtocolFactory:
+    """What ``uvicorn.Config(http=...)`` takes: a ``DirectBodyProtocol`` per connection, all
+    sharing one budget (the server's event loop is the only thread that touches it).
 
-    def build(**kwargs: Any) -> DirectBodyProtocol:
-        return DirectBodyProtocol(**kwargs, max_body_bytes=max_body_bytes)
+    uvicorn calls it as it would a protocol class, though its annotation asks for a class:
+    pass ``factory.for_uvicorn``."""
 
-    return build
+    def __init__(self, max_body_bytes: int, budget_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.budget = DirectBodyBudget(budget_bytes)
+
+    @property
+    def for_uvicorn(self) -> Any:
+        """This factory, typed as uvicorn's ``http`` setting accepts it."""
+        return self
+
+    def __call__(self, **kwargs: Any) -> DirectBodyProtocol:
+        return DirectBodyProtocol(**kwargs, max_body_bytes=self.max_body_bytes, budget=self.budget)
+
+
+def protocol_factory(
+    max_body_bytes: int, budget_bytes: int = DEFAULT_BUDGET_BYTES
+) -> ProtocolFactory:
+    """Direct bodies of up to ``max_body_bytes`` each, ``budget_bytes`` in all at a time."""
+    return ProtocolFactory(max_body_bytes, budget_bytes)
 
 
 class _HttpToolsWithDirectBody(HttpToolsProtocol):
     max_direct_bytes = 0
+    budget = DirectBodyBudget(0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,6 +198,8 @@ class _HttpToolsWithDirectBody(HttpToolsProtocol):
 
     def direct_body_lost(self) -> None:
         """The connection closed: a handler waiting for the body gets None."""
+        if self._body is not None:
+            self.budget.give_back(len(self._body))
         if self._delivered is not None and not self._delivered.done():
             self._delivered.set_result(None)
         self._body = self._view = self._delivered = None
@@ -194,15 +245,19 @@ class _HttpToolsWithDirectBody(HttpToolsProtocol):
         if length is None or not length.isdigit():
             return None
         size = int(length)
-        return size if DIRECT_BODY_MIN_BYTES <= size <= self.max_direct_bytes else None
+        if not DIRECT_BODY_MIN_BYTES <= size <= self.max_direct_bytes:
+            return None
+        return size if self.budget.take(size) else None
 
     def _finish_direct_body(self) -> None:
         body, delivered = self._body, self._delivered
         self._body = self._view = self._delivered = None
+        assert body is not None
+        self.budget.give_back(len(body))
         cycle = self.cycle
         if not cycle.response_complete:
             # For an app that reads with receive() instead of the extension.
-            cycle.body = body  # type: ignore[assignment]
+            cycle.body = body
             cycle.more_body = False
             cycle.message_event.set()
         if delivered is not None and not delivered.done():

@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         log_level="warning",
         access_log=False,
-        http=protocol_factory(MAX_BODY_BYTES),
+        http=protocol_factory(MAX_BODY_BYTES).for_uvicorn,
     )
     return 0
 

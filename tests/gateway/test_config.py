@@ -68,6 +68,7 @@ def test_valid_document_is_typed(tmp_path: Path) -> None:
         ({"backends": {}}, "backends: expected a non-empty mapping"),
         ({"models": []}, "models: expected at least one model"),
         ({"server": {"max_inflight": 0}}, "server.max_inflight: expected an integer >= 1, got 0"),
+        ({"server": {"direct_body_budget_bytes": -1}}, "server.direct_body_budget_bytes: expected an integer >= 0, got -1"),
         ({"observability": {"tracing_exporter": "jaeger"}}, "observability.tracing_exporter: must be one of"),
         ({"observability": {"tracing_exporter": "otlp"}}, "observability.otlp_endpoint: is required"),
         ({"features": {"cache_refresh_after": 1.5}}, "features.cache_refresh_after: expected a fraction in (0, 1], got 1.5"),

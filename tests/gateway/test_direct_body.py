@@ -8,12 +8,13 @@ the path taken and that not a byte was lost, duplicated or reordered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from gateway.direct_body import (
     BODY_EXTENSION,
     DIRECT_BODY_MIN_BYTES,
     DirectBodyProtocol,
+    ProtocolFactory,
     protocol_factory,
 )
 
@@ -75,15 +77,15 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 DISCONNECTS: list[str] = []
 
 
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    """uvicorn with the direct-body protocol, on uvloop, in a thread of its own."""
+@contextlib.contextmanager
+def serving(factory: ProtocolFactory) -> Iterator[int]:
+    """uvicorn with the direct-body protocol, on uvloop, in a thread of its own; its port."""
     server = uvicorn.Server(
         uvicorn.Config(
             echo_app,
             host="127.0.0.1",
             port=0,
-            http=protocol_factory(MAX_BODY),
+            http=factory.for_uvicorn,
             loop="none",
             lifespan="off",
             log_level="warning",
@@ -104,9 +106,31 @@ def port() -> Iterator[int]:
     while not (ready and server.started):
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.01)
-    yield ready[0]
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield ready[0]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def factory() -> ProtocolFactory:
+    """The protocol factory of the module's server (its budget is inspected)."""
+    return protocol_factory(MAX_BODY)
+
+
+@pytest.fixture(scope="module")
+def port(factory: ProtocolFactory) -> Iterator[int]:
+    """A server with the default budget."""
+    with serving(factory) as bound:
+        yield bound
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
 
 
 def payload(size: int, seed: int = 0) -> bytes:
@@ -234,16 +258,14 @@ def test_expect_100_continue_is_answered_before_the_body(port: int) -> None:
 
 
 def test_a_client_leaving_mid_body_frees_the_handler_and_the_server_carries_on(
-    port: int,
+    port: int, factory: ProtocolFactory
 ) -> None:
     body = payload(TENSOR_BYTES, seed=11)
     with connect(port) as conn:
         conn.sendall(request(body, path="/abandoned")[: len(body) // 2])
         time.sleep(0.1)
-    deadline = time.monotonic() + 5
-    while "/abandoned" not in DISCONNECTS:
-        assert time.monotonic() < deadline, "the handler never heard of the disconnect"
-        time.sleep(0.01)
+    wait_for(lambda: "/abandoned" in DISCONNECTS, "the handler never heard of the disconnect")
+    assert factory.budget.outstanding_bytes == 0, "the abandoned body's buffer is still counted"
     with connect(port) as conn:
         conn.sendall(request(body))
         expect(read_answer(conn), body, "direct")
@@ -294,3 +316,29 @@ def test_the_gateway_serves_inference_through_the_direct_body_protocol(
         loop.close()
     assert isinstance(protocol, DirectBodyProtocol)
     assert protocol.http.max_direct_bytes == config.server.max_body_bytes
+    assert protocol.http.budget.limit_bytes == config.server.direct_body_budget_bytes == 64 << 20
+
+
+def test_bodies_over_the_buffer_budget_take_uvicorns_path_until_it_frees() -> None:
+    # Room for one tensor: a slow sender holds it, so the next tensor is read uvicorn's
+    # way (still whole and intact); once the slow body is in, the budget is free again.
+    small_budget = protocol_factory(MAX_BODY, budget_bytes=TENSOR_BYTES + 1000)
+    slow, quick = payload(TENSOR_BYTES, 20), payload(TENSOR_BYTES, 21)
+    with serving(small_budget) as bound, connect(bound) as holder, connect(bound) as other:
+        raw = request(slow)
+        holder.sendall(raw[: len(raw) // 2])
+        wait_for(lambda: small_budget.budget.outstanding_bytes == len(slow), "no reservation")
+        other.sendall(request(quick))
+        expect(read_answer(other), quick, "receive")
+        holder.sendall(raw[len(raw) // 2 :])
+        expect(read_answer(holder), slow, "direct")
+        assert small_budget.budget.outstanding_bytes == 0
+        other.sendall(request(quick))
+        expect(read_answer(other), quick, "direct")
+
+
+def test_a_zero_budget_turns_direct_bodies_off() -> None:
+    body = payload(TENSOR_BYTES, 22)
+    with serving(protocol_factory(MAX_BODY, budget_bytes=0)) as bound, connect(bound) as conn:
+        conn.sendall(request(body))
+        expect(read_answer(conn), body, "receive")
