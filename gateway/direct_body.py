@@ -234,7 +234,15 @@ class _HttpToolsWithDirectBody(HttpToolsProtocol):
         self._finish_direct_body()
 
     def _direct_length(self) -> int | None:
-        if self.pipeline or self.expect_100_continue:
+        # Not for a request uvicorn queued behind another (pipelining), one that waits for
+        # "100 Continue" (sent by receive()), or an upgrade (no cycle of its own).
+        cycle = self.cycle
+        if (
+            self.pipeline
+            or self.expect_100_continue
+            or cycle is None
+            or cycle.scope is not self.scope
+        ):
             return None
         length = None
         for name, value in self.headers:

@@ -221,7 +221,11 @@ def test_request_log_has_the_request_id_and_no_personal_data(
 
     assert response.headers["x-request-id"] == "req-log-check-1"
     assert "backend;dur=" in response.headers["server-timing"]
-    log = eu_gateway.service.log()
+    # The access log is written just after the answer is sent, so the client can be first.
+    deadline = time.monotonic() + 5
+    while "req-log-check-1" not in (log := eu_gateway.service.log()):
+        assert time.monotonic() < deadline, "no access log line for the request"
+        time.sleep(0.01)
     lines = [json.loads(line) for line in log.splitlines() if "req-log-check-1" in line]
     assert len(lines) == 1
     assert lines[0]["personalised"] is True
