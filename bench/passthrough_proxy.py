@@ -20,10 +20,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import uvicorn
+from starlette.requests import Request
 
 from gateway.__main__ import _raise_body_high_water_mark
 from gateway.config import load_config
-from gateway.direct_body import direct_body, protocol_factory
+from gateway.direct_body import ProtocolFactory, direct_body
 from gateway.http1 import ConnectionPool
 
 
@@ -41,7 +42,8 @@ def make_app(backend_url: str, model: str) -> Any:
             await _answer(send, b'{"ready": true}', "application/json", "")
             return
         started = time.perf_counter()
-        body = await _body(scope, receive)
+        direct = direct_body(scope)
+        body = await (Request(scope, receive).body() if direct is None else direct)
         headers = dict(scope["headers"])
         tensor = memoryview(body)[int(headers[b"inference-header-content-length"]) :]
         header = json.dumps(
@@ -75,19 +77,6 @@ def make_app(backend_url: str, model: str) -> Any:
     return app
 
 
-async def _body(scope: dict[str, Any], receive: Any) -> bytes | bytearray:
-    direct = direct_body(scope)
-    if direct is not None:
-        return await direct
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
 async def _answer(send: Any, body: bytes, content_type: str, timing: str) -> None:
     headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
     if timing:
@@ -98,16 +87,16 @@ async def _answer(send: Any, body: bytes, content_type: str, timing: str) -> Non
 
 def main() -> None:
     """Serves on the gateway config's port, forwarding to its GPU backend."""
-    config = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    model = config["models"][0]["primary"]["model"]
+    config = load_config(sys.argv[1])
+    primary = next(iter(config.models.values())).primary
     _raise_body_high_water_mark()
     uvicorn.run(
-        make_app(config["backends"]["gpu"]["url"], model),
+        make_app(config.backends[primary.backend].url, primary.model),
         host="127.0.0.1",
-        port=config["server"]["port"],
+        port=config.server.port,
         log_level="warning",
         access_log=False,
-        http=protocol_factory(load_config(sys.argv[1]).server.max_body_bytes).for_uvicorn,
+        http=ProtocolFactory(config.server.max_body_bytes).for_uvicorn,
     )
 
 

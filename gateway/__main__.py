@@ -20,7 +20,7 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from gateway.app import create_app, create_metrics_app
 from gateway.config import CONFIG_PATH_ENV, ConfigError, GatewayConfig, load_config
-from gateway.direct_body import protocol_factory
+from gateway.direct_body import ProtocolFactory
 from gateway.observability import Metrics, configure_logging
 from gateway.runtime import tune_for_latency
 
@@ -85,7 +85,7 @@ def serve(config: GatewayConfig) -> None:
         "loop": "auto",
         "http": "auto",
     }
-    direct_bodies = protocol_factory(
+    direct_bodies = ProtocolFactory(
         config.server.max_body_bytes, config.server.direct_body_budget_bytes
     )
     public = uvicorn.Server(

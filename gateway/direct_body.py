@@ -91,9 +91,9 @@ class DirectBodyProtocol(asyncio.BufferedProtocol):
         max_body_bytes: int,
         budget: DirectBodyBudget,
     ) -> None:
-        self.http = _HttpToolsWithDirectBody(config, server_state, app_state, _loop)
-        self.http.max_direct_bytes = max_body_bytes
-        self.http.budget = budget
+        self.http = _HttpToolsWithDirectBody(
+            config, server_state, app_state, _loop, max_direct_bytes=max_body_bytes, budget=budget
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.http.connection_made(transport)  # type: ignore[arg-type]
@@ -143,7 +143,8 @@ class ProtocolFactory:
     uvicorn calls it as it would a protocol class, though its annotation asks for a class:
     pass ``factory.for_uvicorn``."""
 
-    def __init__(self, max_body_bytes: int, budget_bytes: int) -> None:
+    def __init__(self, max_body_bytes: int, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+        """Direct bodies of up to ``max_body_bytes`` each, ``budget_bytes`` in all at a time."""
         self.max_body_bytes = max_body_bytes
         self.budget = DirectBodyBudget(budget_bytes)
 
@@ -156,19 +157,20 @@ class ProtocolFactory:
         return DirectBodyProtocol(**kwargs, max_body_bytes=self.max_body_bytes, budget=self.budget)
 
 
-def protocol_factory(
-    max_body_bytes: int, budget_bytes: int = DEFAULT_BUDGET_BYTES
-) -> ProtocolFactory:
-    """Direct bodies of up to ``max_body_bytes`` each, ``budget_bytes`` in all at a time."""
-    return ProtocolFactory(max_body_bytes, budget_bytes)
-
-
 class _HttpToolsWithDirectBody(HttpToolsProtocol):
-    max_direct_bytes = 0
-    budget = DirectBodyBudget(0)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None,
+        *,
+        max_direct_bytes: int,
+        budget: DirectBodyBudget,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.max_direct_bytes = max_direct_bytes
+        self.budget = budget
         self._body: bytearray | None = None
         self._view: memoryview | None = None
         self._filled = 0

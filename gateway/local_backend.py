@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.config import TensorSpec
-from gateway.direct_body import direct_body, protocol_factory
+from gateway.direct_body import ProtocolFactory, direct_body
 from gateway.kserve import (
     HEADER_LENGTH,
     NUMPY_TYPES,
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         log_level="warning",
         access_log=False,
-        http=protocol_factory(MAX_BODY_BYTES).for_uvicorn,
+        http=ProtocolFactory(MAX_BODY_BYTES).for_uvicorn,
     )
     return 0
 

@@ -31,7 +31,6 @@ from gateway.direct_body import (
     DIRECT_BODY_MIN_BYTES,
     DirectBodyProtocol,
     ProtocolFactory,
-    protocol_factory,
 )
 
 MAX_BODY = 4 << 20
@@ -116,7 +115,7 @@ def serving(factory: ProtocolFactory) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def factory() -> ProtocolFactory:
     """The protocol factory of the module's server (its budget is inspected)."""
-    return protocol_factory(MAX_BODY)
+    return ProtocolFactory(MAX_BODY)
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +321,7 @@ def test_the_gateway_serves_inference_through_the_direct_body_protocol(
 def test_bodies_over_the_buffer_budget_take_uvicorns_path_until_it_frees() -> None:
     # Room for one tensor: a slow sender holds it, so the next tensor is read uvicorn's
     # way (still whole and intact); once the slow body is in, the budget is free again.
-    small_budget = protocol_factory(MAX_BODY, budget_bytes=TENSOR_BYTES + 1000)
+    small_budget = ProtocolFactory(MAX_BODY, budget_bytes=TENSOR_BYTES + 1000)
     slow, quick = payload(TENSOR_BYTES, 20), payload(TENSOR_BYTES, 21)
     with serving(small_budget) as bound, connect(bound) as holder, connect(bound) as other:
         raw = request(slow)
@@ -339,6 +338,6 @@ def test_bodies_over_the_buffer_budget_take_uvicorns_path_until_it_frees() -> No
 
 def test_a_zero_budget_turns_direct_bodies_off() -> None:
     body = payload(TENSOR_BYTES, 22)
-    with serving(protocol_factory(MAX_BODY, budget_bytes=0)) as bound, connect(bound) as conn:
+    with serving(ProtocolFactory(MAX_BODY, budget_bytes=0)) as bound, connect(bound) as conn:
         conn.sendall(request(body))
         expect(read_answer(conn), body, "receive")
